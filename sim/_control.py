@@ -1,0 +1,401 @@
+"""The gate on trio's run queue: exactly one model task steps per scheduling decision.
+
+trio runs tasks in batches: ``batch = list(runner.runq); runner.runq.clear()``, then each task of the
+batch steps to its next checkpoint. For the duration of a run racesim replaces ``runner.runq`` (a
+deque) with a :class:`Gate` whose iteration hands the run loop every runnable *non-model* task (trio's
+own system tasks, the harness) plus **exactly one** runnable model task, chosen by the strategy among
+all runnable model tasks sorted by spawn order; ``clear()`` removes only what was handed out. The
+others stay runnable and are offered again at the next decision. That is the whole mechanism: the
+code under test is plain trio, every checkpoint is a schedule point, and the same decisions give the
+same trace in any process (nothing depends on trio's batch shuffle, ``id()`` order or hashing).
+
+Model tasks are the scenario's root task and everything spawned from model tasks (the
+``task_spawned`` instrument hook). Two modes:
+
+- ``free`` (default): any runnable model task may go next, so a task can be held back for as long as
+  the strategy likes — this models arbitrary I/O latency, which trio's own lock-step batches never do.
+- ``batch``: only orders trio itself could produce: the tasks runnable when a batch starts run in
+  some permutation, and tasks woken meanwhile wait for the next batch.
+
+The :class:`Controller` is the trio Instrument that keeps the books: it opens and closes a trace step
+around each model task step, records wake-ups (a model task rescheduled while another model task
+runs) and spawns, detects deadlock (model tasks alive, none runnable, no timer pending) and runaway
+runs (the step budget), and cancels the run in both cases with a report of where every task waits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import trio
+from trio._core import _run as trio_run
+
+from . import _primitives, _trace
+from ._schedule import Decision
+from .strategies._protocol import Choice
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .strategies._protocol import Strategy
+
+_TRIO_DIR = os.path.dirname(trio.__file__) + os.sep
+_SIM_DIR = os.path.dirname(__file__) + os.sep
+_OUTCOME_DIR = "outcome" + os.sep
+
+
+def _is_user_file(filename: str) -> bool:
+    return not (
+        filename.startswith(_TRIO_DIR)
+        or filename.startswith(_SIM_DIR)
+        or _OUTCOME_DIR in filename
+        or filename.startswith("<frozen")
+    )
+
+
+def where(task: Any) -> tuple[str, str]:
+    """``("file.py:42", "function")`` of the innermost user frame ``task`` is suspended in."""
+    found = ("?", "?")
+    for frame, lineno in task.iter_await_frames():
+        code = frame.f_code
+        if _is_user_file(code.co_filename):
+            found = (f"{os.path.basename(code.co_filename)}:{lineno}", code.co_name)
+    return found
+
+
+def _model_name(raw: str, taken: set[str]) -> str:
+    name = raw.rsplit("<locals>.", 1)[-1]
+    if "." in name and " " not in name:
+        name = name.rsplit(".", 1)[-1]
+    unique, number = name, 1
+    while unique in taken:
+        number += 1
+        unique = f"{name}#{number}"
+    taken.add(unique)
+    return unique
+
+
+class RunAborted(Exception):
+    """Raised inside the controller to stop a run early (divergence, strategy error)."""
+
+
+class Gate:
+    """Stands in for ``runner.runq``; see the module docstring."""
+
+    def __init__(self, controller: Controller, pending: deque[Any]) -> None:
+        self._controller = controller
+        self._other: deque[Any] = deque()
+        self.model: list[Any] = []
+        self._handed: Any = None
+        for task in pending:
+            self.append(task)
+
+    def append(self, task: Any) -> None:
+        controller = self._controller
+        if task in controller.ids:
+            self.model.append(task)
+            controller.task_runnable(task)
+        else:
+            self._other.append(task)
+
+    def __bool__(self) -> bool:
+        return bool(self._other) or bool(self.model)
+
+    def __len__(self) -> int:
+        return len(self._other) + len(self.model)
+
+    def __iter__(self) -> Iterator[Any]:
+        handed = list(self._other)
+        chosen = self._controller.pick(self.model) if self.model else None
+        self._handed = chosen
+        if chosen is not None:
+            handed.append(chosen)
+        return iter(handed)
+
+    def clear(self) -> None:
+        self._other.clear()
+        if self._handed is not None:
+            self.model.remove(self._handed)
+            self._handed = None
+
+    def drain(self) -> deque[Any]:
+        tasks = deque(self._other)
+        tasks.extend(self.model)
+        self._other.clear()
+        self.model.clear()
+        return tasks
+
+
+class Controller(trio.abc.Instrument):
+    """Owns one controlled run: gate, recorder, decisions, and deadlock / budget detection."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        recorder: _trace.Recorder,
+        *,
+        mode: str = "free",
+        max_steps: int = 20_000,
+        explore_time: bool = False,
+    ) -> None:
+        self.strategy = strategy
+        self.recorder = recorder
+        self.mode = mode
+        self.max_steps = max_steps
+        self.explore_time = explore_time
+        self.ids: dict[Any, int] = {}
+        self.tasks: list[Any] = []
+        self.alive: set[int] = set()
+        self.decisions: list[Decision] = []
+        self.steps = 0
+        self.last_run: int | None = None
+        self.batch_left: set[int] = set()
+        self.expect_root = False
+        self.root_scope: trio.CancelScope | None = None
+        self.problem: tuple[str, str] | None = None  #: (kind, message) of a deadlock / livelock
+        self.error: BaseException | None = None  #: raised by the strategy (e.g. divergence)
+        self.aborting = False
+        self._names: set[str] = set()
+        self._stepping: int | None = None
+        self._exited = False
+        self._clock_chosen = False
+        self.gate: Gate | None = None
+
+    # -- installing the gate (called from the harness task, inside the run) -----------------------
+    def install(self) -> None:
+        runner = trio_run.GLOBAL_RUN_CONTEXT.runner
+        self.gate = Gate(self, runner.runq)
+        runner.runq = self.gate
+
+    def uninstall(self) -> None:
+        runner = trio_run.GLOBAL_RUN_CONTEXT.runner
+        if self.gate is not None and runner.runq is self.gate:
+            runner.runq = self.gate.drain()
+
+    # -- choosing -----------------------------------------------------------------------------------
+    def task_runnable(self, task: Any) -> None:
+        if self._stepping is not None and not self.aborting:
+            self.recorder.woke(self.ids[task])
+
+    def clock_pending(self) -> bool:
+        if not self.explore_time or self.aborting:
+            return False
+        deadline = trio.lowlevel.current_statistics().seconds_to_next_deadline
+        return 0 < deadline < float("inf") and bool(self.gate and self.gate.model)
+
+    def pick(self, runnable: list[Any]) -> Any | None:
+        ids = self.ids
+        order = sorted(runnable, key=ids.__getitem__)
+        if self.mode == "batch":
+            if not self.batch_left or not any(ids[task] in self.batch_left for task in order):
+                self.batch_left = {ids[task] for task in order}
+            order = [task for task in order if ids[task] in self.batch_left]
+        clock = self.clock_pending()
+        if (len(order) == 1 and not clock) or self.aborting:
+            chosen = order[0]
+        else:
+            candidates = tuple(ids[task] for task in order)
+            names = tuple(self.recorder.tasks[i].name for i in candidates)
+            previous = candidates.index(self.last_run) if self.last_run in candidates else None
+            if clock:
+                candidates = (*candidates, -1)
+                names = (*names, "<clock>")
+            choice = Choice(
+                candidates=candidates,
+                names=names,
+                previous=previous,
+                decision=len(self.decisions),
+                step=self.steps,
+                recorder=self.recorder,
+                clock=clock,
+            )
+            try:
+                index = self.strategy.choose(choice)
+            except BaseException as exc:  # a divergence or a strategy bug: stop this run
+                self.error = exc
+                self.abort()
+                return order[0]
+            if not 0 <= index < len(candidates):
+                self.error = RuntimeError(
+                    f"internal error in racesim - please report: strategy "
+                    f"{self.strategy.name!r} chose {index} of {len(candidates)} tasks"
+                )
+                self.abort()
+                return order[0]
+            self.decisions.append(Decision(index, names[index], len(candidates), previous))
+            if candidates[index] == -1:
+                self._advance_clock()
+                return None
+            chosen = order[index]
+        if self.mode == "batch":
+            self.batch_left.discard(ids[chosen])
+        return chosen
+
+    def _advance_clock(self) -> None:
+        clock = trio.lowlevel.current_clock()
+        jump = trio.lowlevel.current_statistics().seconds_to_next_deadline
+        if isinstance(clock, trio.testing.MockClock) and 0 < jump < float("inf"):
+            clock.jump(jump)
+
+    # -- aborting -----------------------------------------------------------------------------------
+    def abort(self) -> None:
+        """Stop recording and cancel the scenario; its tasks unwind deterministically."""
+        if self.aborting:
+            return
+        self.aborting = True
+        if self.recorder.current is not None:
+            self.recorder.end_step("aborted")
+        self._stepping = None
+        if self.root_scope is not None:
+            self.root_scope.cancel()
+
+    def blocked_report(self) -> list[str]:
+        lines = []
+        for task_id in sorted(self.alive):
+            task = self.tasks[task_id]
+            location, function = where(task)
+            waits = self.waits_on(task)
+            what = f" waiting on {waits}" if waits else ""
+            lines.append(
+                f"  {self.recorder.tasks[task_id].name}: blocked in {function}() at {location}{what}"
+            )
+        return lines
+
+    def waits_on(self, task: Any) -> str | None:
+        """The trio object a blocked task waits on, as a recorder key (e.g. ``Lock#2``)."""
+        for frame, _ in task.iter_await_frames():
+            owner = frame.f_locals.get("self")
+            if owner is not None and type(owner).__module__.startswith("trio"):
+                cls = type(owner).__name__
+                if cls in (
+                    "Lock",
+                    "StrictFIFOLock",
+                    "Semaphore",
+                    "CapacityLimiter",
+                    "Condition",
+                    "Event",
+                    "MemoryReceiveChannel",
+                    "MemorySendChannel",
+                ):
+                    target = owner._state if cls.startswith("Memory") else owner
+                    return self.recorder.key_of(target)
+        return None
+
+    def holders(self) -> dict[str, str]:
+        """Lock-like objects held by model tasks: key -> holding task name (for wait-for cycles)."""
+        held: dict[str, str] = {}
+        for task_id in sorted(self.alive):
+            for frame, _ in self.tasks[task_id].iter_await_frames():
+                for value in frame.f_locals.values():
+                    owner = (
+                        getattr(value, "_owner", None)
+                        if isinstance(value, trio.Lock | trio.StrictFIFOLock)
+                        else None
+                    )
+                    if owner is not None and owner in self.ids:
+                        held[self.recorder.key_of(value)] = self.recorder.tasks[
+                            self.ids[owner]
+                        ].name
+        return held
+
+    # -- trio Instrument hooks ------------------------------------------------------------------------
+    def _task_spawned(self, task: Any) -> None:
+        parent: Any = getattr(trio_run.GLOBAL_RUN_CONTEXT, "task", None)
+        if self.expect_root:
+            self.expect_root = False
+            parent_id = None
+            name = "main"
+        elif parent in self.ids:
+            parent_id = self.ids[parent]
+            name = task.name
+        else:
+            return
+        task_id = self.recorder.add_task(_model_name(name, self._names), parent_id)
+        self.ids[task] = task_id
+        self.tasks.append(task)
+        self.alive.add(task_id)
+
+    def _before_task_step(self, task: Any) -> None:
+        task_id = self.ids.get(task)
+        if task_id is None or self.aborting:
+            return
+        if self.steps >= self.max_steps:
+            self.problem = (
+                "livelock",
+                f"the run exceeded its step budget of {self.max_steps} steps without finishing "
+                "(a runaway loop or livelock). Tasks still running:\n"
+                + "\n".join(self.blocked_report())
+                + "\nRaise the budget with max_steps= / RACESIM_MAX_STEPS if the work is real.",
+            )
+            self.abort()
+            return
+        self.steps += 1
+        self._stepping = task_id
+        self._exited = False
+        self.recorder.begin_step(task_id)
+
+    def _task_exited(self, task: Any) -> None:
+        task_id = self.ids.get(task)
+        if task_id is None:
+            return
+        self.alive.discard(task_id)
+        if self._stepping == task_id:
+            _primitives.record_child_exit(task)
+            self._exited = True
+
+    def _after_task_step(self, task: Any) -> None:
+        task_id = self.ids.get(task)
+        if task_id is None or self._stepping != task_id:
+            return
+        self._stepping = None
+        self.last_run = task_id
+        location = "exit" if self._exited else where(task)[0]
+        self.recorder.end_step(location)
+
+    def _before_io_wait(self, timeout: float) -> None:
+        gate = self.gate
+        if gate is None or gate or self.aborting or not self.alive:
+            return
+        if trio.lowlevel.current_statistics().seconds_to_next_deadline < float("inf"):
+            return
+        from ._happens_before import wait_for_cycle
+
+        names = {self.recorder.tasks[i].name: self.waits_on(self.tasks[i]) for i in self.alive}
+        waits = {name: key for name, key in names.items() if key is not None}
+        cycle = wait_for_cycle(waits, self.holders())
+        message = "deadlock: every model task is blocked and no timer is pending:\n"
+        message += "\n".join(self.blocked_report())
+        if cycle:
+            message += "\nwait-for cycle: " + " -> ".join(cycle)
+        self.problem = ("deadlock", message)
+        self.abort()
+
+    # trio disables an instrument that raises and carries on, which would leave the run
+    # uncontrolled (or spinning on an undetected deadlock): turn any fault into a stopped run.
+    def _guard(self, hook: Any, *args: Any) -> None:
+        try:
+            hook(*args)
+        except BaseException as exc:
+            if self.error is None:
+                self.error = RuntimeError(
+                    f"internal error in racesim - please report: {type(exc).__name__}: {exc}"
+                )
+                self.error.__cause__ = exc
+            self.abort()
+
+    def task_spawned(self, task: Any) -> None:
+        self._guard(self._task_spawned, task)
+
+    def before_task_step(self, task: Any) -> None:
+        self._guard(self._before_task_step, task)
+
+    def task_exited(self, task: Any) -> None:
+        self._guard(self._task_exited, task)
+
+    def after_task_step(self, task: Any) -> None:
+        self._guard(self._after_task_step, task)
+
+    def before_io_wait(self, timeout: float) -> None:
+        self._guard(self._before_io_wait, timeout)

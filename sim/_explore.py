@@ -1,0 +1,369 @@
+"""The exploration loop: run schedules until a bound, judge each run, shrink what fails.
+
+``explore`` asks the strategy for executions until it says the space is done (``EXHAUSTED``), a
+budget runs out (``MAX_SCHEDULES``, ``TIME_BUDGET``) or enough failures were found
+(``FAILURE_LIMIT``). Each run is judged in this order: an exception or assertion from the scenario,
+deadlock, runaway (``livelock``); then the required order (``requires=``) on the run's
+happens-before relation — an edge that held only by luck is a failure too, which is how one run
+predicts what another interleaving would do; then data races on ``@sim.tracked`` state.
+
+Every failure is shrunk (fewest preemptions, then shortest) before it is reported, and carries a
+token that replays it exactly (``sim.replay``) and, for randomised strategies, the seed of the
+execution. The time budget only decides when to stop; it never changes what a schedule does, so
+results are deterministic up to the point where the loop stopped.
+
+Like Hypothesis's engine, every exploration ends with an :class:`ExitReason` that can describe itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import inspect
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import _settings
+from ._run import Outcome, run_once
+from ._schedule import Schedule, decode
+from .strategies import resolve
+from .strategies.replay import ReplayStrategy
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import networkx as nx
+
+    from ._order import Order
+    from ._trace import Trace
+    from .strategies._protocol import Strategy
+
+    ScenarioFn = Callable[[], Awaitable[None]]
+
+
+class ExitReason(enum.Enum):
+    EXHAUSTED = "exhausted"
+    MAX_SCHEDULES = "max_schedules"
+    TIME_BUDGET = "time_budget"
+    FAILURE_LIMIT = "failure_limit"
+
+    def describe(self) -> str:
+        return {
+            ExitReason.EXHAUSTED: "explored every schedule in the bounded space",
+            ExitReason.MAX_SCHEDULES: "stopped at the schedule budget (max_schedules)",
+            ExitReason.TIME_BUDGET: "stopped at the time budget",
+            ExitReason.FAILURE_LIMIT: "stopped after finding a failure",
+        }[self]
+
+
+@attrs.frozen(eq=False)
+class Failure:
+    """A failing run, shrunk, with everything needed to replay and explain it."""
+
+    kind: str  #: assertion | exception | deadlock | livelock | order | race
+    message: str
+    token: str
+    seed: int | None  #: execution seed (randomised strategies), None for systematic ones
+    schedule: Schedule
+    trace: Trace
+    details: str = ""  #: traceback, blocked-task report, or verdict explanations
+    strategy: str = ""
+    verdicts: tuple[Any, ...] = ()  #: non-ok order verdicts (sim._happens_before.Verdict)
+    races: tuple[Any, ...] = ()  #: data races found in the run
+    found_at: int = 0  #: index of the schedule that first failed
+    shrunk_from: tuple[int, int] | None = None  #: (preemptions, decisions) before shrinking
+    scenario_name: str = ""
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The happens-before graph of the failing run (built on demand)."""
+        from ._happens_before import happens_before_graph
+
+        return happens_before_graph(self.trace)
+
+    @property
+    def replay_command(self) -> str:
+        return f"racesim replay {self.token}"
+
+    def shrink_summary(self) -> str:
+        if self.shrunk_from is None:
+            return ""
+        before_p, before_d = self.shrunk_from
+        return (
+            f"shrunk: {before_p} preemptions -> {self.schedule.preemptions}, "
+            f"{before_d} decisions -> {len(self.schedule)}"
+        )
+
+    def describe(self) -> str:
+        """The failure as a user should read it: what, where, and how to replay."""
+        lines = [f"[{self.kind}] {self.message}"]
+        if self.details and self.details != self.message:
+            lines.append(self.details.rstrip())
+        summary = self.shrink_summary()
+        if summary:
+            lines.append(summary)
+        if self.seed is not None:
+            lines.append(f"seed: {self.seed} (strategy {self.strategy})")
+        lines.append(f"replay: {self.replay_command}")
+        return "\n".join(lines)
+
+
+@attrs.frozen(eq=False)
+class Result:
+    failures: list[Failure]
+    schedules_run: int
+    exhausted: bool
+    exit_reason: ExitReason
+    first_failure_at: int | None
+    strategy: str
+    elapsed: float
+    distinct_orders: int
+    fingerprint: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@attrs.frozen(eq=False)
+class Run:
+    """The result of :func:`replay`: the reproduced failure, or None when the run passes now."""
+
+    failure: Failure | None
+    trace: Trace
+    schedule: Schedule
+
+
+def fingerprint_of(scenario: Callable[..., Any]) -> str:
+    """A short hash of the scenario's identity and code (or the one a scenario file attached)."""
+    explicit = getattr(scenario, "__racesim_fingerprint__", None)
+    if explicit:
+        return str(explicit)
+    try:
+        source = inspect.getsource(scenario)
+    except (OSError, TypeError):
+        code = getattr(scenario, "__code__", None)
+        source = code.co_code.hex() if code is not None else repr(scenario)
+    name = f"{getattr(scenario, '__module__', '')}.{getattr(scenario, '__qualname__', '')}"
+    return hashlib.sha256(f"{name}\n{source}".encode()).hexdigest()[:10]
+
+
+def judge(
+    outcome: Outcome, requires: Order | None, races: bool
+) -> tuple[str, str, str, tuple[Any, ...], tuple[Any, ...]] | None:
+    """``(kind, message, details, verdicts, races)`` when the run fails, else None."""
+    if outcome.kind is not None:
+        return (outcome.kind, outcome.message, outcome.details, (), ())
+    if requires is None and not races:
+        return None
+    from ._happens_before import Clocks, check_order, data_races
+
+    clocks = Clocks.of(outcome.trace)
+    if requires is not None:
+        bad = tuple(v for v in check_order(outcome.trace, requires, clocks) if not v.ok)
+        if bad:
+            first = bad[0]
+            message = f"required order {first.rule} is {first.status}"
+            if first.group is not None:
+                message += f" ({first.group})"
+            details = "\n".join(f"- {v.status}: {v.explanation}" for v in bad)
+            return ("order", message, details, bad, ())
+    if races:
+        found = tuple(data_races(outcome.trace, clocks))
+        if found:
+            first = found[0]
+            message = f"data race: {first.explanation.splitlines()[0]}"
+            details = "\n".join(f"- {race.explanation}" for race in found)
+            return ("race", message, details, (), found)
+    return None
+
+
+def _failure_key(kind: str, verdicts: tuple[Any, ...]) -> tuple[str, str]:
+    return (kind, verdicts[0].rule if verdicts else "")
+
+
+def explore(
+    scenario: ScenarioFn,
+    strategy: str | Strategy = "dpor",
+    max_schedules: int | None = None,
+    seed: int = 0,
+    preemption_bound: int | None = None,
+    requires: Order | None = None,
+    mode: str = "free",
+    *,
+    races: bool = True,
+    explore_time: bool = False,
+    time_budget: float | None = None,
+    max_steps: int | None = None,
+    max_failures: int | None = None,
+    shrink: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Explore interleavings of ``scenario`` (``async def scenario() -> None`` in plain trio).
+
+    Returns a :class:`Result`; every failure in it is shrunk and carries a replay token.
+    """
+    if mode not in ("free", "batch"):
+        raise ValueError(f"mode must be 'free' or 'batch', not {mode!r}")
+    settings = _settings.from_env(
+        max_schedules=max_schedules,
+        max_steps=max_steps,
+        time_budget=time_budget,
+        max_failures=max_failures,
+    )
+    chosen = resolve(strategy, seed=seed, preemption_bound=preemption_bound)
+    fingerprint = fingerprint_of(scenario)
+    failures: list[Failure] = []
+    seen_keys: set[tuple[str, str]] = set()
+    orders: set[tuple[str, ...]] = set()
+    schedules = 0
+    first_failure_at: int | None = None
+    started = time.monotonic()
+    exit_reason = ExitReason.MAX_SCHEDULES
+    while True:
+        if schedules >= settings.max_schedules:
+            exit_reason = ExitReason.MAX_SCHEDULES
+            break
+        budget = settings.time_budget
+        if budget is not None and time.monotonic() - started >= budget:
+            exit_reason = ExitReason.TIME_BUDGET
+            break
+        if not chosen.new_execution():
+            exit_reason = ExitReason.EXHAUSTED
+            break
+        execution_seed = getattr(chosen, "execution_seed", None)
+        outcome = run_once(
+            scenario,
+            chosen,
+            seed=execution_seed if execution_seed is not None else seed,
+            mode=mode,
+            max_steps=settings.max_steps,
+            explore_time=explore_time,
+        )
+        chosen.execution_finished(outcome.trace, outcome.schedule)
+        schedules += 1
+        orders.add(outcome.trace.order())
+        verdict = judge(outcome, requires, races)
+        if on_progress is not None:
+            on_progress(schedules, len(failures) + (verdict is not None))
+        if verdict is None:
+            continue
+        kind, message, details, bad, found = verdict
+        key = _failure_key(kind, bad)
+        if key in seen_keys:
+            continue
+        seen_keys.add(key)
+        if first_failure_at is None:
+            first_failure_at = schedules - 1
+        failure = Failure(
+            kind=kind,
+            message=message,
+            token=outcome.schedule.encode(fingerprint),
+            seed=execution_seed,
+            schedule=outcome.schedule,
+            trace=outcome.trace,
+            details=details,
+            strategy=getattr(chosen, "name", type(chosen).__name__),
+            verdicts=bad,
+            races=found,
+            found_at=schedules - 1,
+            scenario_name=getattr(scenario, "__racesim_name__", "")
+            or getattr(scenario, "__qualname__", ""),
+        )
+        if shrink and settings.shrink_runs > 0:
+            from ._shrink import shrink_failure
+
+            failure = shrink_failure(
+                scenario,
+                failure,
+                requires=requires,
+                races=races,
+                fingerprint=fingerprint,
+                budget=settings.shrink_runs,
+                max_steps=settings.max_steps,
+            )
+        failures.append(failure)
+        if len(failures) >= settings.max_failures:
+            exit_reason = ExitReason.FAILURE_LIMIT
+            break
+    exhausted = exit_reason is ExitReason.EXHAUSTED and bool(getattr(chosen, "exhaustive", False))
+    return Result(
+        failures=failures,
+        schedules_run=schedules,
+        exhausted=exhausted,
+        exit_reason=exit_reason,
+        first_failure_at=first_failure_at,
+        strategy=chosen.describe() if hasattr(chosen, "describe") else chosen.name,
+        elapsed=time.monotonic() - started,
+        distinct_orders=len(orders),
+        fingerprint=fingerprint,
+    )
+
+
+def replay_schedule(
+    scenario: ScenarioFn,
+    schedule: Schedule,
+    *,
+    requires: Order | None = None,
+    races: bool = True,
+    strict: bool = True,
+    fingerprint: str = "",
+    max_steps: int | None = None,
+    seed: int = 0,
+) -> Run:
+    settings = _settings.from_env(max_steps=max_steps)
+    strategy = ReplayStrategy(schedule, strict=strict)
+    strategy.new_execution()
+    outcome = run_once(
+        scenario,
+        strategy,
+        seed=seed,
+        mode=schedule.mode,
+        max_steps=settings.max_steps,
+        explore_time=schedule.explore_time,
+    )
+    strategy.execution_finished(outcome.trace, outcome.schedule)
+    verdict = judge(outcome, requires, races)
+    failure = None
+    if verdict is not None:
+        kind, message, details, bad, found = verdict
+        failure = Failure(
+            kind=kind,
+            message=message,
+            token=outcome.schedule.encode(fingerprint) if fingerprint else "",
+            seed=None,
+            schedule=outcome.schedule,
+            trace=outcome.trace,
+            details=details,
+            strategy="replay",
+            verdicts=bad,
+            races=found,
+            scenario_name=getattr(scenario, "__racesim_name__", "")
+            or getattr(scenario, "__qualname__", ""),
+        )
+    return Run(failure=failure, trace=outcome.trace, schedule=outcome.schedule)
+
+
+def replay(
+    scenario: ScenarioFn,
+    token: str,
+    *,
+    requires: Order | None = None,
+    races: bool = True,
+    max_steps: int | None = None,
+) -> Run:
+    """Re-run ``scenario`` exactly as the token says. Raises :class:`TokenMismatch` when the token
+    belongs to another scenario or version, :class:`ReplayDivergence` when the scenario's code no
+    longer follows the recorded decisions."""
+    fingerprint = fingerprint_of(scenario)
+    schedule = decode(token, fingerprint)
+    return replay_schedule(
+        scenario,
+        schedule,
+        requires=requires,
+        races=races,
+        fingerprint=fingerprint,
+        max_steps=max_steps,
+    )
