@@ -20,6 +20,8 @@ from ._explore import Result as Result
 from ._explore import Run as Run
 from ._explore import explore as explore
 from ._explore import replay as replay
+from ._order import Order as Order
+from ._order import OrderError as OrderError
 from ._schedule import Decision as Decision
 from ._schedule import Schedule as Schedule
 from ._schedule import TokenError as TokenError
@@ -36,6 +38,8 @@ __all__ = [
     "Decision",
     "ExitReason",
     "Failure",
+    "Order",
+    "OrderError",
     "ReplayDivergence",
     "Result",
     "Run",
