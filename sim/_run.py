@@ -80,6 +80,62 @@ def _classify(error: BaseException) -> tuple[str, str, str]:
     return kind, message, details
 
 
+class UnsupportedTrio(RuntimeError):
+    """The installed trio's run loop cannot be controlled by racesim."""
+
+
+_SUPPORTED: bool | None = None
+
+
+def ensure_supported() -> None:
+    """Prove once per process that the gate controls the installed trio: two tasks of two steps
+    must show all C(4, 2) = 6 interleavings, and replaying each must repeat it exactly."""
+    global _SUPPORTED
+    if _SUPPORTED:
+        return
+    _SUPPORTED = True  # the self-test itself runs through run_once
+    from .strategies.dfs import DfsStrategy
+    from .strategies.replay import ReplayStrategy
+
+    async def pair() -> None:
+        async def step() -> None:
+            await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(step)
+            nursery.start_soon(step)
+
+    problem = ""
+    try:
+        if not hasattr(trio_run.GLOBAL_RUN_CONTEXT, "__dict__") or not hasattr(
+            trio_run.Runner, "__attrs_attrs__"
+        ):
+            raise AttributeError("trio._core._run.Runner is not the attrs class racesim expects")
+        dfs = DfsStrategy()
+        outcomes = []
+        while dfs.new_execution():
+            outcome = run_once(pair, dfs)
+            dfs.execution_finished(outcome.trace, outcome.schedule)
+            outcomes.append(outcome)
+        orders = {outcome.trace.order() for outcome in outcomes}
+        if len(outcomes) != 6 or len(orders) != 6:
+            problem = f"saw {len(orders)} distinct interleavings of 2 tasks x 2 steps, expected 6"
+        for outcome in outcomes:
+            replayed = ReplayStrategy(outcome.schedule)
+            replayed.new_execution()
+            if run_once(pair, replayed).trace != outcome.trace:
+                problem = "replaying a schedule gave a different trace"
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        _SUPPORTED = False
+        raise UnsupportedTrio(
+            f"racesim cannot control trio {trio.__version__} ({problem}). Install a supported "
+            "trio (racesim is tested with trio 0.25-0.35: pip install 'trio>=0.25,<0.36') or "
+            "report this trio version to racesim."
+        )
+
+
 def run_once(
     scenario: Callable[[], Awaitable[None]],
     strategy: Strategy,
@@ -92,6 +148,7 @@ def run_once(
     """Run ``scenario`` once with ``strategy`` making every decision. Strategy errors (such as
     :class:`ReplayDivergence`) propagate after the run has been torn down."""
     _primitives.install()
+    ensure_supported()
     recorder = _trace.Recorder()
     controller = Controller(
         strategy, recorder, mode=mode, max_steps=max_steps, explore_time=explore_time
