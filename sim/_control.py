@@ -26,6 +26,7 @@ runs (the step budget), and cancels the run in both cases with a report of where
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -46,23 +47,37 @@ _SIM_DIR = os.path.dirname(__file__) + os.sep
 _OUTCOME_DIR = "outcome" + os.sep
 
 
+_USER_FILES: dict[str, bool] = {}
+_RUN_LOOP_CODE = trio_run.unrolled_run.__code__
+
+
 def _is_user_file(filename: str) -> bool:
-    return not (
-        filename.startswith(_TRIO_DIR)
-        or filename.startswith(_SIM_DIR)
-        or _OUTCOME_DIR in filename
-        or filename.startswith("<frozen")
-    )
+    known = _USER_FILES.get(filename)
+    if known is None:
+        known = _USER_FILES[filename] = not (
+            filename.startswith(_TRIO_DIR)
+            or filename.startswith(_SIM_DIR)
+            or _OUTCOME_DIR in filename
+            or filename.startswith("<frozen")
+        )
+    return known
 
 
 def where(task: Any) -> tuple[str, str]:
     """``("file.py:42", "function")`` of the innermost user frame ``task`` is suspended in."""
-    found = ("?", "?")
-    for frame, lineno in task.iter_await_frames():
-        code = frame.f_code
-        if _is_user_file(code.co_filename):
-            found = (f"{os.path.basename(code.co_filename)}:{lineno}", code.co_name)
-    return found
+    found: tuple[Any, int] | None = None
+    coro = task.coro
+    while coro is not None:  # the walk of Task.iter_await_frames, without the generator
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        if _is_user_file(frame.f_code.co_filename):
+            found = (frame.f_code, frame.f_lineno)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    if found is None:
+        return ("?", "?")
+    code, lineno = found
+    return (f"{os.path.basename(code.co_filename)}:{lineno}", code.co_name)
 
 
 def _model_name(raw: str, taken: set[str]) -> str:
@@ -101,6 +116,13 @@ class Gate:
             self._other.append(task)
 
     def __bool__(self) -> bool:
+        if self._other or self.model:
+            return True
+        # Nothing runnable. When the run loop itself asks (not ``reschedule``, which asks too),
+        # this is where trio would block in its I/O wait: the controller checks for deadlock here
+        # rather than in an instrument hook that would cost a call on every loop iteration.
+        if sys._getframe(1).f_code is _RUN_LOOP_CODE:
+            self._controller.idle()
         return bool(self._other) or bool(self.model)
 
     def __len__(self) -> int:
@@ -354,9 +376,14 @@ class Controller(trio.abc.Instrument):
         location = "exit" if self._exited else where(task)[0]
         self.recorder.end_step(location)
 
-    def _before_io_wait(self, timeout: float) -> None:
-        gate = self.gate
-        if gate is None or gate or self.aborting or not self.alive:
+    def idle(self) -> None:
+        try:
+            self._check_deadlock()
+        except BaseException as exc:
+            self._fault(exc)
+
+    def _check_deadlock(self) -> None:
+        if self.gate is None or self.aborting or not self.alive:
             return
         if trio.lowlevel.current_statistics().seconds_to_next_deadline < float("inf"):
             return
@@ -374,28 +401,34 @@ class Controller(trio.abc.Instrument):
 
     # trio disables an instrument that raises and carries on, which would leave the run
     # uncontrolled (or spinning on an undetected deadlock): turn any fault into a stopped run.
-    def _guard(self, hook: Any, *args: Any) -> None:
-        try:
-            hook(*args)
-        except BaseException as exc:
-            if self.error is None:
-                self.error = RuntimeError(
-                    f"internal error in racesim - please report: {type(exc).__name__}: {exc}"
-                )
-                self.error.__cause__ = exc
-            self.abort()
+    def _fault(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = RuntimeError(
+                f"internal error in racesim - please report: {type(exc).__name__}: {exc}"
+            )
+            self.error.__cause__ = exc
+        self.abort()
 
     def task_spawned(self, task: Any) -> None:
-        self._guard(self._task_spawned, task)
+        try:
+            self._task_spawned(task)
+        except BaseException as exc:
+            self._fault(exc)
 
     def before_task_step(self, task: Any) -> None:
-        self._guard(self._before_task_step, task)
+        try:
+            self._before_task_step(task)
+        except BaseException as exc:
+            self._fault(exc)
 
     def task_exited(self, task: Any) -> None:
-        self._guard(self._task_exited, task)
+        try:
+            self._task_exited(task)
+        except BaseException as exc:
+            self._fault(exc)
 
     def after_task_step(self, task: Any) -> None:
-        self._guard(self._after_task_step, task)
-
-    def before_io_wait(self, timeout: float) -> None:
-        self._guard(self._before_io_wait, timeout)
+        try:
+            self._after_task_step(task)
+        except BaseException as exc:
+            self._fault(exc)
