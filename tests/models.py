@@ -13,7 +13,7 @@ class Counter:
         self.value = 0
 
 
-def workers(tasks: int, checkpoints: int):  # noqa: ANN201 - a scenario factory
+def workers(tasks: int, checkpoints: int):
     """``tasks`` tasks, each passing ``checkpoints`` checkpoints (so ``checkpoints + 1`` steps)."""
 
     async def scenario() -> None:

@@ -9,6 +9,7 @@ import trio
 from trio._core import _run as trio_run
 
 import sim
+
 from models import abba, lost_update, sleeper, spinner, three_increments, workers
 
 

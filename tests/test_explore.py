@@ -12,6 +12,7 @@ import pytest
 import trio
 
 import sim
+
 from models import locked_update, lost_update, workers
 
 TESTS = Path(__file__).parent
@@ -48,7 +49,12 @@ def test_token_replays_identically_in_a_fresh_process_with_another_hash_seed() -
     for hash_seed in ("1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         out = subprocess.run(
-            [sys.executable, "-c", code], cwd=TESTS, env=env, capture_output=True, text=True
+            [sys.executable, "-c", code],
+            check=False,
+            cwd=TESTS,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert out.returncode == 0, out.stderr
         kind, message, order, locations = json.loads(out.stdout)
@@ -80,7 +86,12 @@ def test_random_failure_seed_reproduces_that_execution_first() -> None:
     failure = result.failures[0]
     assert failure.seed is not None
     again = sim.explore(
-        lost_update, strategy="random", seed=failure.seed, max_schedules=1, races=False, shrink=False
+        lost_update,
+        strategy="random",
+        seed=failure.seed,
+        max_schedules=1,
+        races=False,
+        shrink=False,
     )
     assert again.first_failure_at == 0
     assert again.failures[0].message == failure.message
