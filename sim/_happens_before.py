@@ -7,7 +7,9 @@ Everything here is a pure function of a :class:`~sim._trace.Trace`: no I/O, no t
 child's first step); wake-up (the waking step -> the woken task's first step after it); and object
 edges (the latest earlier step that *released* an object -> every later step that acquires or
 releases it — this is what orders a wait on an already-set Event after the set, although the wait
-woke nobody). Tracked data reads and writes add no edges: unordered conflicting ones are the races.
+woke nobody; sibling tasks' exits from a nursery are the exception — they commute, so each is
+ordered only before the parent's step that ends the ``async with`` block). Tracked data reads and
+writes add no edges: unordered conflicting ones are the races.
 
 **Graph convention.** A step is atomic, so its notes are totally ordered inside it and every note
 sees all of the step's past. The graph has a node ``("step", seq)`` for the step's *start* and a
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Mapping, Sequence
 
     from ._order import Order, Rule
-    from ._trace import Access, Note, Trace
+    from ._trace import Access, Note, Step, Trace
 
 Status = Literal["ordered", "inverted", "unordered", "missing"]
 
@@ -70,12 +72,31 @@ def note_node(note: Note) -> tuple[str, int, int]:
 
 
 # -- edges -------------------------------------------------------------------------------------
+_NURSERY = "Nursery#"
+
+
+def is_child_exit(step: Step, access: Access) -> bool:
+    """``access`` is a task's exit from its nursery: a release recorded by the step that ended the
+    task (and spawned nothing into it). Sibling exits commute — each only leaves the nursery — so
+    they are not ordered after one another; the parent's step that ends its ``async with`` block
+    is ordered after every one of them instead."""
+    return (
+        access.kind == "release"
+        and step.location == "exit"
+        and not step.spawned
+        and access.obj.startswith(_NURSERY)
+    )
+
+
 def _incoming(trace: Trace) -> list[list[tuple[int, str]]]:
     """For each step, its direct happens-before predecessors as ``(seq, kind)``, in one pass."""
     incoming: list[list[tuple[int, str]]] = []
     last_of_task: dict[int, int] = {}
     pending: dict[int, list[tuple[int, str]]] = {}
     last_release: dict[str, int] = {}
+    exits: dict[str, list[int]] = {}  # nursery -> its child-exit steps, in order
+    unjoined: dict[str, int] = {}  # nursery -> how many of those its last other release follows
+    joining: dict[int, tuple[str, int]] = {}  # task -> (nursery, seq) of its __aexit__ step
     for position, step in enumerate(trace.steps):
         seq, task = step.seq, step.task
         previous = last_of_task.get(task)
@@ -88,14 +109,25 @@ def _incoming(trace: Trace) -> list[list[tuple[int, str]]]:
             )
         edges: list[tuple[int, str]] = [] if previous is None else [(previous, "program")]
         edges.extend(pending.pop(task, ()))
+        joined = joining.pop(task, None)
+        if joined is not None:  # the nursery block ended: every child exit since happens before
+            edges.extend((e, "object") for e in exits.get(joined[0], ()) if e > joined[1])
         for access in step.accesses:
-            if access.kind in _SYNC:
+            if access.kind in _SYNC and not is_child_exit(step, access):
                 source = last_release.get(access.obj)
                 if source is not None:
                     edges.append((source, "object"))
+                since = unjoined.get(access.obj, 0)
+                edges.extend((e, "object") for e in exits.get(access.obj, [])[since:])
         for access in step.accesses:
             if access.kind == "release":
-                last_release[access.obj] = seq
+                if is_child_exit(step, access):
+                    exits.setdefault(access.obj, []).append(seq)
+                else:
+                    last_release[access.obj] = seq
+                    unjoined[access.obj] = len(exits.get(access.obj, ()))
+            elif access.kind == "acquire" and access.obj.startswith(_NURSERY):
+                joining[task] = (access.obj, seq)
         for child in step.spawned:
             if child in last_of_task or child == task:
                 raise ValueError(
