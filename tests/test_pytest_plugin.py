@@ -129,6 +129,35 @@ def test_replay_token_fails_identically_on_the_first_schedule(pytester: pytest.P
     )
 
 
+def test_replay_selects_the_parametrized_case_its_token_was_printed_for(
+    pytester: pytest.Pytester,
+) -> None:
+    _write(
+        pytester,
+        RACY.replace(
+            "async def test_lost_update():",
+            "@pytest.mark.parametrize('tasks', [2, 3])\nasync def test_lost_update(tasks):",
+        )
+        .replace("        nursery.start_soon(increment, counter)\n", "")
+        .replace(
+            "    async with trio.open_nursery() as nursery:\n",
+            "    async with trio.open_nursery() as nursery:\n"
+            "        for _ in range(tasks):\n"
+            "            nursery.start_soon(increment, counter)\n",
+        )
+        .replace("== 2", "== tasks"),
+    )
+    explored = pytester.runpytest()
+    explored.assert_outcomes(failed=2)
+    tokens = TOKEN.findall(explored.stdout.str())
+    assert len(set(tokens)) == 2
+    replayed = pytester.runpytest("--racesim-replay", tokens[1])
+    replayed.assert_outcomes(failed=1, deselected=1)
+    replayed.stdout.fnmatch_lines(
+        ["  pytest 'test_racy.py::test_lost_update[[]3[]]' --racesim-replay *"]
+    )
+
+
 def test_replay_reproduces_in_a_fresh_process(pytester: pytest.Pytester) -> None:
     _write(pytester, RACY)
     explored = pytester.runpytest()
@@ -316,6 +345,12 @@ def test_trio_clock_fixture_is_refused(pytester: pytest.Pytester) -> None:
         (
             "@pytest.mark.racesim(strategy='dfs', bogus=1)\nasync def test_bogus():\n    pass\n",
             "unknown racesim marker argument(s) bogus; valid: strategy, *",
+        ),
+        (
+            "from hypothesis import given, strategies as st\n"
+            "@pytest.mark.racesim(strategy='dfs')\n@given(st.integers())\n"
+            "async def test_given(x):\n    pass\n",
+            "@pytest.mark.racesim cannot be combined with Hypothesis' @given*",
         ),
         (
             "@pytest.mark.racesim(strategy='nope')\nasync def test_nope():\n    pass\n",
