@@ -431,7 +431,7 @@ def _check_builds(scenario: Scenario, system: Any) -> None:
         section, _, name = key.partition(".")
         if section == "workload":
             where = f"[workload] {name}"
-            fix = f"fix {name} in [workload] (valid keys: {', '.join(system.workload_keys)})"
+            fix = f"set {name} in [workload] to an allowed value"
         elif key:
             where = f"[scenario] {key}"
             fix = f"fix {key} in [scenario]"
