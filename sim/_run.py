@@ -67,7 +67,9 @@ def _describe(error: BaseException) -> str:
 def _classify(error: BaseException) -> tuple[str, str, str]:
     leaves = [leaf for leaf in _leaves(error) if not isinstance(leaf, trio.Cancelled)]
     for leaf in leaves:
-        if isinstance(leaf, KeyboardInterrupt | SystemExit):
+        # KeyboardInterrupt, SystemExit, and test-framework outcomes (pytest.skip / fail derive
+        # from BaseException) are not findings about the scenario: let them through.
+        if not isinstance(leaf, Exception):
             raise leaf
     if not leaves:
         leaves = [error]
