@@ -36,10 +36,22 @@ label                       where                                 attrs
 
 from __future__ import annotations
 
+from .properties import PROPERTIES as PROPERTIES
 from .workloads import SYSTEMS as SYSTEMS
 from .workloads import VARIANTS as VARIANTS
+from .workloads import BuildError as BuildError
+from .workloads import System as System
 from .workloads import Workload as Workload
 from .workloads import build as build
 from .workloads import required_order as required_order
 
-__all__ = ["SYSTEMS", "VARIANTS", "Workload", "build", "required_order"]
+__all__ = [
+    "PROPERTIES",
+    "SYSTEMS",
+    "VARIANTS",
+    "BuildError",
+    "System",
+    "Workload",
+    "build",
+    "required_order",
+]

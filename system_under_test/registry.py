@@ -1,32 +1,34 @@
 """``AgentRegistry`` in three variants: before the fix, the fix as shipped, the fix as intended.
 
 All three keep user sessions in a dict under a ``trio.Lock``, create agents that read their
-session's bridge **once**, and expose ``wire(manager)`` (what the workload calls to connect the
+session's bridge **once**, and expose ``wire(manager)`` (what a workload calls to connect the
 registry to the websocket layer) and ``create_agent(context)``.
 
-``legacy`` — before commit 1818d5dd5. ``set_websocket_manager`` returns at once and propagates to
-the sessions in a background task that iterates the live session dict without the lock. A request
-remembers whether the registry had a manager when it arrived; if so and its session has no manager,
-it wires the session itself with its own context, else it trusts the session's wiring and registers
-its run on whatever bridge the session has. One ``_legacy_dispatcher``, built with the first
-agent's context, serves every user. The seed's five races follow:
+``legacy`` — before commit 1818d5dd5, with both interfaces. ``set_websocket_manager`` returns at
+once; a background task then makes the registry-level bridge (``set_websocket_bridge``, the second
+interface) and propagates the manager to every session that has none, iterating the live session
+dict without the lock. A request remembers whether the registry had a manager when it arrived. A
+new session is wired by its first request; a session that is wired gets a fresh bridge for each
+new run (per-context isolation); the request also registers its run on the registry bridge, which
+the one shared ``_legacy_dispatcher`` (built with the first agent's context) sends through. The
+seed's five races follow:
 
-1. a request that arrived before the manager finds its session unwired — its agent gets no bridge,
-   or (if propagation got there first) a bridge that never registered its run;
-2. a request that finds the session *with a manager but no bridge yet* (someone is mid-wiring)
-   cannot register its run, and its agent later reads a bridge that does not know it;
-3. a session inserted while propagation iterates makes the iteration fail (``RuntimeError:
-   dictionary changed size during iteration``): later sessions are never wired;
-4. two concurrent creations for one user both wire the session; the last writer's bridge replaces
-   the other's, and the first agent reads a bridge that never registered its run;
+1. a request that arrived before the manager finds its session unwired: its agent has no bridge;
+2. the manager is set but the registry bridge not yet: the shared dispatcher is created without a
+   bridge, and every user's ``tool_executing`` / ``tool_completed`` is dropped from then on (the
+   same window exists per session: a request that finds a manager but no bridge binds to none);
+3. a session inserted while propagation iterates either makes the iteration fail
+   (``RuntimeError: dictionary changed size during iteration``) or comes after it: it is never wired;
+4. two concurrent creations for one user each install a bridge; the last writer's replaces the
+   other's, and the first agent reads a bridge that never registered its run;
 5. the shared dispatcher stamps everyone's tool events with its first user's context: user B's
    ``tool_executing`` / ``tool_completed`` are delivered to user A.
 
-``shipped`` — the fix as committed. ``set_websocket_manager`` builds a registry-level bridge with
-the factory from a placeholder context and no manager, and agents get
+``shipped`` — the fix as committed. ``set_websocket_manager`` awaits a registry-level bridge made by
+the factory from a placeholder context with no manager, and agents get
 ``create_tool_dispatcher_for_user(context, websocket_bridge=None)``: every ``tool_executing`` and
-``tool_completed`` is dropped, on every schedule. Wiring and propagation are otherwise unchanged,
-so the legacy wiring races remain whenever wiring is concurrent.
+``tool_completed`` is dropped, on every schedule. Sessions are wired as in legacy, so the legacy
+wiring races remain whenever wiring is concurrent with requests.
 
 ``remediated`` — the fix as intended. ``set_websocket_manager`` completes under the lock and then
 opens the registry (a ``trio.Event``); ``create_agent`` waits for it, makes the user's session and

@@ -8,7 +8,8 @@ nursery, and then checks the end-state properties (:mod:`~system_under_test.prop
 must respect (the notes are described in :mod:`system_under_test`). ``properties`` narrows what
 is asserted (:data:`~system_under_test.properties.PROPERTIES`; all by default).
 
-Parameters (all optional; unknown keys, wrong types or out-of-range values raise ``ValueError``):
+Parameters (all optional; unknown keys, wrong types or out-of-range values raise
+:class:`BuildError`, a ``ValueError`` whose ``key`` names the culprit):
 
 =======================  =======  ==========================================================
 key                      default  meaning
@@ -64,24 +65,38 @@ if TYPE_CHECKING:
 VARIANTS: tuple[str, ...] = tuple(REGISTRIES)
 
 
+class BuildError(ValueError):
+    """A bad variant, property or workload parameter. ``key`` names it: ``"variant"``,
+    ``"properties"`` or ``"workload.<name>"``; the message says what is allowed."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def _count(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
     def check(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
+        key = f"workload.{attribute.name}"
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(
-                f"workload key {attribute.name!r} must be an integer, "
-                f"got {type(value).__name__} {value!r}"
+            raise BuildError(
+                key,
+                f"workload key {attribute.name!r} must be an integer >= {minimum}, "
+                f"got {type(value).__name__} {value!r}",
             )
         if value < minimum:
-            raise ValueError(f"workload key {attribute.name!r} must be >= {minimum}, got {value}")
+            raise BuildError(
+                key, f"workload key {attribute.name!r} must be >= {minimum}, got {value}"
+            )
 
     return check
 
 
 def _flag(_: Any, attribute: attrs.Attribute[bool], value: bool) -> None:
     if not isinstance(value, bool):
-        raise ValueError(
+        raise BuildError(
+            f"workload.{attribute.name}",
             f"workload key {attribute.name!r} must be true or false, "
-            f"got {type(value).__name__} {value!r}"
+            f"got {type(value).__name__} {value!r}",
         )
 
 
@@ -105,8 +120,9 @@ class Workload:
     def from_mapping(cls, values: Mapping[str, object]) -> Workload:
         unknown = sorted(set(values) - set(cls.keys()))
         if unknown:
-            raise ValueError(
-                f"unknown workload key {unknown[0]!r}; valid keys: {', '.join(cls.keys())}"
+            raise BuildError(
+                f"workload.{unknown[0]}",
+                f"unknown workload key {unknown[0]!r}; valid keys: {', '.join(cls.keys())}",
             )
         return cls(**values)  # type: ignore[arg-type]
 
@@ -148,12 +164,15 @@ def build(
     """A runnable scenario of ``variant`` under ``workload`` asserting ``properties`` (all by
     default), and the order it requires (empty unless ``happens_before`` is asserted)."""
     if variant not in REGISTRIES:
-        raise ValueError(f"unknown variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
+        raise BuildError(
+            "variant", f"unknown variant {variant!r}; valid variants: {', '.join(VARIANTS)}"
+        )
     chosen = tuple(properties)
     unknown = [name for name in chosen if name not in PROPERTIES]
     if unknown:
-        raise ValueError(
-            f"unknown property {unknown[0]!r}; valid properties: {', '.join(PROPERTIES)}"
+        raise BuildError(
+            "properties",
+            f"unknown property {unknown[0]!r}; valid properties: {', '.join(PROPERTIES)}",
         )
     params = workload if isinstance(workload, Workload) else Workload.from_mapping(workload)
     registry_class = REGISTRIES[variant]
@@ -222,7 +241,18 @@ def build(
     return scenario, order
 
 
-#: Systems scenario files can name, each a ``build(variant, workload)`` function.
-SYSTEMS: dict[str, Callable[..., tuple[ScenarioFn, Order]]] = {
-    "agent_registry": build,
+@attrs.frozen
+class System:
+    """A buildable system: ``build(variant, workload, properties)`` and what it accepts."""
+
+    name: str
+    build: Callable[..., tuple[ScenarioFn, Order]]
+    variants: tuple[str, ...]
+    properties: tuple[str, ...]
+    workload_keys: tuple[str, ...]
+
+
+#: Systems scenario files can name (``[scenario] system = "agent_registry"``).
+SYSTEMS: dict[str, System] = {
+    "agent_registry": System("agent_registry", build, VARIANTS, PROPERTIES, Workload.keys()),
 }
