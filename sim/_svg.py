@@ -179,9 +179,9 @@ def _cross_edges(graph: nx.DiGraph) -> list[tuple[int, int, str, tuple[str, ...]
 # -- the swimlane timeline -----------------------------------------------------------------------
 GUTTER = 54
 HEAD = 46
-NOTE_H = 18
+NOTE_H = 17
 STEP_H = 24
-GAP = 12
+GAP = 8
 
 
 def swimlane(
@@ -198,7 +198,7 @@ def swimlane(
     y = HEAD + 8
     rows = []
     for step in trace.steps:
-        height = STEP_H + len(step.notes) * (NOTE_H + 4) + (4 if step.notes else 0)
+        height = STEP_H + len(step.notes) * (NOTE_H + 3) + (3 if step.notes else 0)
         x = xs[step.task] + 10
         width = widths[step.task] - 20
         boxes[step.seq] = (x, y, width, height)
@@ -216,7 +216,7 @@ def swimlane(
             f'<tspan dx="7" fill="#0f172a">{esc(fit(step.location, width - 46))}</tspan></text>'
         )
         for position, note in enumerate(step.notes):
-            ny = y + STEP_H + position * (NOTE_H + 4)
+            ny = y + STEP_H + position * (NOTE_H + 3)
             note_lit = (step.seq, position) in highlight.notes
             pill = RED if note_lit else colours[note.label]
             ink = "#ffffff" if note_lit else "#0f172a"
@@ -226,7 +226,7 @@ def swimlane(
                 f'<rect x="{x + 6:.1f}" y="{ny:.1f}" width="{width - 12:.1f}" height="{NOTE_H}" '
                 f'rx="9" fill="{pill}" stroke="{RED if note_lit else "#cbd5e1"}"/>'
                 f'<circle cx="{x + 15:.1f}" cy="{ny + NOTE_H / 2:.1f}" r="3.2" fill="{ink}"/>'
-                f'<text x="{x + 23:.1f}" y="{ny + 12.5:.1f}" fill="{ink}">'
+                f'<text x="{x + 23:.1f}" y="{ny + 12:.1f}" fill="{ink}">'
                 f"{esc(fit(_note_text(note), width - 36))}</text></g>"
             )
         rows.append("</g>")

@@ -367,8 +367,9 @@ def _worker(index: int, path: str, overrides: Overrides) -> dict[str, Any]:
 class _Progress:
     """Live progress on a terminal (rich), one quiet line per finished scenario otherwise."""
 
-    def __init__(self, names: Sequence[str], workers: int) -> None:
+    def __init__(self, names: Sequence[str], budgets: Sequence[int], workers: int) -> None:
         self.names = names
+        self.budgets = budgets
         self.console = _console(stderr=True)
         self.live = self.console.is_terminal
         self.done = 0
@@ -418,7 +419,7 @@ class _Progress:
     def start(self, index: int) -> None:
         if self.bar is not None and index not in self.rows:
             self.rows[index] = self.bar.add_task(
-                f"  {self.names[index]}", total=None, stats="starting"
+                f"  {self.names[index]}", total=self.budgets[index], stats="starting"
             )
 
     def update(self, index: int, schedules: int, failures: int) -> None:
@@ -428,9 +429,7 @@ class _Progress:
         if self.bar is not None and now - self.shown >= PROGRESS_INTERVAL / 4:
             self.shown = now
             self.start(index)
-            self.bar.update(
-                self.rows[index], stats=f"{schedules:,} schedules · {failures} failures"
-            )
+            self.bar.update(self.rows[index], completed=schedules, stats=f"{failures} failures")
             self.bar.update(self.total, stats=self._stats())
 
     def finish(self, index: int, result: _report.ScenarioResult) -> None:
@@ -545,7 +544,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         preemption_bound=args.preemption_bound,
     )
     results: dict[int, _report.ScenarioResult] = {}
-    progress = _Progress([s.name for s in scenarios], args.workers)
+    budgets = [args.max_schedules or s.explore_settings.max_schedules for s in scenarios]
+    progress = _Progress([s.name for s in scenarios], budgets, args.workers)
 
     def done(index: int, data: dict[str, Any]) -> None:
         result = _report.result_from_json(data)

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 import sim
-from sim import _report, _svg
+from sim import _html, _report, _svg
 from sim._happens_before import happens_before_graph
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def test_failure_record_keeps_every_verdict_of_the_order_and_marks_the_bad_ones(
 def test_html_escapes_every_label(tmp_path: Path) -> None:
     result = _result(evil_labels, sim.Order.chain(EVIL, "never", per="detail"), name=EVIL)
     assert result.failure is not None
-    page = _report.render_html(result)
+    page = _html.render_html(result)
     assert "<img" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     junit = _report.render_junit(_report.RunResult("racesim explore", (result,)))
@@ -139,7 +139,7 @@ def test_html_escapes_every_label(tmp_path: Path) -> None:
 
 
 def test_html_is_self_contained() -> None:
-    page = _report.render_html(_result())
+    page = _html.render_html(_result())
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     external = re.findall(r"https?://[^\s\"'<>]+", page)
     assert external and set(external) == {"http://www.w3.org/2000/svg"}
@@ -150,7 +150,7 @@ def test_html_is_self_contained() -> None:
 def test_html_shows_the_replay_command_the_order_and_both_drawings() -> None:
     result = _result()
     assert result.failure is not None
-    page = _report.render_html(result)
+    page = _html.render_html(result)
     assert f'id="replay-command">{result.failure.replay_command}</code>' in page
     assert "bridge_wired -&gt; agent_started" in page
     assert 'class="swimlane"' in page and 'class="hbgraph"' in page
@@ -163,7 +163,7 @@ def test_clean_result_renders_without_a_failure() -> None:
 
     result = _result(clean)
     assert result.failure is None
-    page = _report.render_html(result)
+    page = _html.render_html(result)
     assert "no failing schedule" in page and 'class="swimlane"' not in page
 
 
