@@ -201,6 +201,21 @@ def _console(*, stderr: bool = False) -> Console:
     return console
 
 
+def _print_table(console: Console, table: Any) -> None:
+    """A rich table; in logs and pipes without the padding rich adds at the end of lines."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    with console.capture() as captured:
+        console.print(table)
+    lines = captured.get().splitlines()
+    console.file.write("".join(line.rstrip() + "\n" for line in lines))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def _relative(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
@@ -401,10 +416,9 @@ class _Progress:
             self.total = self.bar.add_task("scenarios", total=len(names), stats=self._stats())
             self.bar.start()
         else:
-            plural = "s" if len(names) != 1 else ""
             self.console.print(
-                f"racesim: exploring {len(names)} scenario{plural} with {workers} "
-                f"worker{'s' if workers != 1 else ''}",
+                f"racesim: exploring {_count(len(names), 'scenario')} with "
+                f"{_count(workers, 'worker')}",
                 markup=False,
             )
 
@@ -444,7 +458,7 @@ class _Progress:
         mark = "as expected" if result.matches else "NOT as expected"
         self.console.print(
             f"racesim: [{self.done}/{len(self.names)}] {result.scenario.name}: "
-            f"{result.verdict} after {result.stats.schedules_run:,} schedules in "
+            f"{result.verdict} after {_count(result.stats.schedules_run, 'schedule')} in "
             f"{result.stats.elapsed_seconds:.1f} s ({mark})",
             markup=False,
         )
@@ -600,14 +614,15 @@ def _print_summary(
             Text(f"{result.stats.elapsed_seconds:.2f} s"),
             Text(result.replay_command, overflow="fold"),
         )
-    console.print(table)
+    _print_table(console, table)
     wrong = [r for r in run.results if not r.matches]
     schedules = sum(r.stats.schedules_run for r in run.results)
     seconds = sum(r.stats.elapsed_seconds for r in run.results)
     shard = f" (shard {run.shard})" if run.shard else ""
     lines = [
-        f"{len(run.results)} scenarios{shard}: {len(run.results) - len(wrong)} as expected, "
-        f"{len(wrong)} not as expected; {schedules:,} schedules in {seconds:.1f} s",
+        f"{_count(len(run.results), 'scenario')}{shard}: {len(run.results) - len(wrong)} as "
+        f"expected, {len(wrong)} not as expected; {_count(schedules, 'schedule')} in "
+        f"{seconds:.1f} s",
     ]
     for result in wrong:
         lines.append(
@@ -814,7 +829,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             Text(f"{settings.strategy}{bound}, ≤{settings.max_schedules:,}"),
             Text(scenario.description),
         )
-    console.print(table)
+    _print_table(console, table)
     reported = []
     for entry in paths:
         folder = Path(entry) / "reported"
@@ -836,7 +851,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 Text(f"{item.strategy}, seed {item.seed}"),
                 Text(item.token, overflow="fold"),
             )
-        console.print(races)
+        _print_table(console, races)
     return OK
 
 
