@@ -80,6 +80,11 @@ pre{background:#f8fafc;border:1px solid var(--line);border-radius:8px;padding:12
 font:12.5px/1.45 var(--mono);overflow:auto;max-height:520px;white-space:pre}
 details summary{cursor:pointer;color:#334155;font-weight:600;margin:6px 0}
 ol.rules{margin:0 0 12px;padding-left:22px}
+.chip{white-space:nowrap}
+.wide{overflow-x:auto}
+table.index td{white-space:nowrap}
+table.index td.command{white-space:normal;word-break:break-all;min-width:240px;font-size:12px}
+th.num,td.num{text-align:right}
 footer{color:var(--muted);font-size:12px;padding:8px 0 30px}
 a{color:#1d4ed8}
 """
@@ -161,7 +166,10 @@ def _stats(result: ScenarioResult) -> str:
     for key in ("max_schedules", "time_budget", "seed", "mode", "preemption_bound"):
         if key in settings:
             value = settings[key]
-            items.append((key.replace("_", " "), "—" if value is None else value))
+            shown = (
+                f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+            )
+            items.append((key.replace("_", " "), "—" if value is None else shown))
     failure = result.failure
     if failure is not None:
         items.append(("shrinking", failure.shrink_summary()))
@@ -333,9 +341,10 @@ def render_index(run: RunResult, links: Mapping[str, str]) -> str:
         rows.append(
             f'<tr class="{"" if result.matches else "bad"}"><td>{cell}</td>'
             f"<td>{esc(result.scenario.variant)}</td><td>{esc(result.scenario.expect)}</td>"
-            f"<td>{_chip(result.verdict, tone)}</td><td>{result.stats.schedules_run:,}</td>"
-            f"<td>{result.stats.elapsed_seconds:.2f} s</td>"
-            f'<td class="mono">{esc(result.replay_command)}</td></tr>'
+            f'<td>{_chip(result.verdict, tone)}</td><td class="num">'
+            f'{result.stats.schedules_run:,}</td><td class="num">'
+            f"{result.stats.elapsed_seconds:.2f}&nbsp;s</td>"
+            f'<td class="mono command">{esc(result.replay_command)}</td></tr>'
         )
     verdict = "every verdict as expected" if run.ok else "some verdicts NOT as expected"
     header = (
@@ -346,8 +355,9 @@ def render_index(run: RunResult, links: Mapping[str, str]) -> str:
         + "</div>"
     )
     table = (
-        '<section class="card"><table><thead><tr><th>scenario</th><th>variant</th>'
-        "<th>expected</th><th>verdict</th><th>schedules</th><th>time</th><th>replay</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+        '<section class="card"><div class="wide"><table class="index"><thead><tr>'
+        "<th>scenario</th><th>variant</th><th>expected</th><th>verdict</th>"
+        '<th class="num">schedules</th><th class="num">time</th><th>replay</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
     )
     return _page("racesim explore", header, table)

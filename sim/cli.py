@@ -569,6 +569,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
     try:
         _run_all([str(s.path) for s in scenarios], overrides, args.workers, done, progress)
+    except ScenarioError as error:  # a file changed while the run was under way
+        raise UsageError(str(error)) from None
     finally:
         progress.close()
     command = shlex.join(["racesim", *args.argv])
