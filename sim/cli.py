@@ -72,7 +72,8 @@ class UsageError(Exception):
 # -- argument parsing --------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}; see '{self.prog} --help'")
+        where = "" if self.prog == "racesim" else f"{self.prog}: "
+        raise UsageError(f"{where}{message}; see '{self.prog} --help'")
 
 
 def _at_least(minimum: int, what: str) -> Callable[[str], int]:
@@ -197,7 +198,7 @@ def _console(*, stderr: bool = False) -> Console:
     console = Console(stderr=stderr, highlight=False)
     if not console.is_terminal:
         # Logs and pipes: wide enough that tokens and commands are never wrapped mid-way.
-        console = Console(stderr=stderr, highlight=False, width=240)
+        console = Console(stderr=stderr, highlight=False, width=500)
     return console
 
 
