@@ -33,6 +33,7 @@ import os
 import queue
 import re
 import shlex
+import subprocess
 import sys
 import time
 import traceback
@@ -659,6 +660,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     except TokenError as error:
         raise UsageError(str(error)) from None
     if not args.scenarios.is_dir():
+        replayed = _replay_pytest_token(token)
+        if replayed is not None:
+            return replayed
         raise UsageError(
             f"no scenario directory {args.scenarios}; run from the project root or pass "
             "--scenarios DIR where the token's scenario file is"
@@ -669,6 +673,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     matching = [s for s in scenarios if s.fingerprint == fingerprint]
     if not matching:
+        replayed = _replay_pytest_token(token)
+        if replayed is not None:
+            return replayed
         known = ", ".join(f"{s.name} ({s.fingerprint})" for s in scenarios) or "none"
         raise UsageError(
             f"the token belongs to no current scenario version in {args.scenarios}: it was "
@@ -690,6 +697,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return _show_replay(
         args, scenario, requires, failure, run.trace, token, command, f"token {token}"
     )
+
+
+def _replay_pytest_token(token: str) -> int | None:
+    """Tokens printed by a failing ``@pytest.mark.racesim`` test belong to that test, not to a
+    scenario file: hand them to pytest (the plugin selects the test the token was recorded for).
+    None when no collected test claims the token."""
+    if not any(Path(name).exists() for name in ("pyproject.toml", "pytest.ini", "tox.ini")):
+        return None
+    command = [sys.executable, "-m", "pytest", "-q", "--racesim-replay", token]
+    print(f"racesim: the token belongs to no scenario file; replaying it with {' '.join(command)}")
+    status = subprocess.run(command, check=False).returncode
+    if status in (0, 1):
+        return status
+    return None
 
 
 def _replay_seed(args: argparse.Namespace) -> int:

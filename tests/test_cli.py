@@ -539,3 +539,44 @@ def test_report_redraws_the_html_from_saved_json(project: Path, main: Main) -> N
     assert page.read_text() == original
     assert main("report", "reports/before_wiring/result.json", "--out", "again")[0] == 0
     assert (project / "again" / "report.html").read_text() == original
+
+
+def test_replay_of_a_pytest_token_hands_it_to_the_test_that_recorded_it(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\ntrio_mode = true\n")
+    (tmp_path / "test_counter.py").write_text(
+        "import pytest, trio, sim\n"
+        "@sim.tracked\n"
+        "class C:\n"
+        "    def __init__(self): self.value = 0\n"
+        "@pytest.mark.racesim(strategy='dfs', races=False)\n"
+        "async def test_lost():\n"
+        "    c = C()\n"
+        "    async def inc():\n"
+        "        v = c.value\n"
+        "        await trio.sleep(0)\n"
+        "        c.value = v + 1\n"
+        "    async with trio.open_nursery() as n:\n"
+        "        n.start_soon(inc)\n"
+        "        n.start_soon(inc)\n"
+        "    assert c.value == 2\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 1
+    token = re.search(r"racesim replay (rs1\.[a-z0-9.]+)", found.stdout)
+    assert token is not None, found.stdout
+    replayed = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "replay", token.group(1)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+    assert "test_counter.py::test_lost" in replayed.stdout
+    assert "1 failed" in replayed.stdout
