@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import sim
 from sim._scenario import Scenario, discover, load_reported
 
 if TYPE_CHECKING:
@@ -89,8 +90,6 @@ def test_shipped_loses_the_tool_events_on_every_schedule() -> None:
                 return
             raise
         raise AssertionError("tool_executing and tool_completed were delivered")
-
-    import sim
 
     result = sim.explore(tool_events_arrive, strategy="dfs", preemption_bound=2, races=False)
     assert result.exhausted
