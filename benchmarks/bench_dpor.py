@@ -21,6 +21,8 @@ trio with ``@sim.tracked`` cells, over growing N. For each size:
 
     python benchmarks/bench_dpor.py           # full (several minutes)
     python benchmarks/bench_dpor.py --quick   # smoke size
+    python benchmarks/bench_dpor.py --family "filesystem (4 blocks)" --brute-force-max 4 \
+        --dfs-budget 500000 --seconds 3000    # settle one size by brute force
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ SIZES = {
     "indexer": (1, 2, 11, 12, 13),
     "indexer (6 cells, 2 msgs)": (2, 3),
     "filesystem": (1, 2, 3, 13, 14, 15),
-    "filesystem (4 blocks)": (2, 3, 4, 5),
+    "filesystem (4 blocks)": (2, 3, 4),  # N <= blocks, else a task searches forever
 }
 #: Largest N whose dfs space the brute force enumerates (beyond it: closed form only).
 BRUTE_FORCE_MAX = {
@@ -210,6 +212,10 @@ def show(rows: list[dict[str, object]], has_dpor: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke size")
+    parser.add_argument("--family", action="append", help="only this family (repeatable)")
+    parser.add_argument(
+        "--brute-force-max", type=int, help="enumerate dfs up to this N (default: per family)"
+    )
     parser.add_argument("--dfs-budget", type=int, default=30_000, help="dfs executions per size")
     parser.add_argument("--dpor-budget", type=int, default=30_000, help="dpor executions per size")
     parser.add_argument(
@@ -219,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     info = _common.machine()
     _common.console.print(_common.machine_line(info))
     sizes = QUICK_SIZES if args.quick else SIZES
+    if args.family:
+        sizes = {family: SIZES[family] for family in args.family}
+    if args.brute_force_max is not None:
+        BRUTE_FORCE_MAX.update(dict.fromkeys(sizes, args.brute_force_max))
     budget_dfs = 200 if args.quick else args.dfs_budget
     budget_dpor = 200 if args.quick else args.dpor_budget
     has_dpor = "dpor" in NAMES
@@ -255,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
                 or "none"
             )
         )
+    name = "dpor"
+    if args.family:  # a focused run does not overwrite the full table
+        name += "-" + "-".join("".join(c if c.isalnum() else "_" for c in f) for f in args.family)
     _common.write_json(
-        "dpor",
+        name,
         {
             "machine": info,
             "quick": args.quick,

@@ -9,7 +9,12 @@ cost of a batch of runs:
 - ``run_once``: ``sim._run.run_once(scenario, RandomStrategy)`` — one controlled schedule (fresh
   ``trio.run``, MockClock, gate, recorder), the engine's unit of work;
 - ``explore``:  ``sim.explore(scenario, strategy="random", ...)`` per schedule, with its default
-  per-run judging (vector clocks and the data-race check), shrinking off — what a user pays.
+  per-run judging (vector clocks and the data-race check), shrinking off — what a user pays;
+- ``floor``:    ``trio.run`` with a bare stand-in for trio's run queue that, like racesim's gate,
+  hands the run loop one scenario task per iteration (the first runnable one), and does nothing
+  else: no strategy, recorder, clock or instrument bookkeeping. It prices the design itself — one
+  run-loop iteration per step where trio runs a whole batch per iteration — so the gap between
+  ``floor`` and ``run_once`` is racesim's own bookkeeping.
 
 The issue's target is ``run_once`` within 1.5x of ``native``. Then the exhaustive rate: ``dfs`` on
 3 tasks x 4 checkpoints (756,756 schedules in all; we time a prefix), as schedules/s and steps/s.
@@ -29,9 +34,11 @@ import cProfile
 import io
 import pstats
 import sys
+from collections import deque
 from pathlib import Path
 
 import trio
+from trio._core import _run as trio_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -59,6 +66,71 @@ def checkpoints(tasks: int, steps: int):
 
     scenario.__racesim_fingerprint__ = f"overhead-{tasks}x{steps}"  # type: ignore[attr-defined]
     return scenario
+
+
+class OneAtATime(deque):
+    """Stand-in for ``runner.runq``: every non-scenario task plus the first scenario task."""
+
+    def __init__(self, pending: deque, model: set) -> None:
+        super().__init__(pending)
+        self.model = model
+        self.handed: list = []
+
+    def __iter__(self):
+        model = self.model
+        first = None
+        handed = []
+        for task in deque.__iter__(self):
+            if task not in model:
+                handed.append(task)
+            elif first is None:
+                first = task
+        if first is not None:
+            handed.append(first)
+        self.handed = handed
+        return iter(handed)
+
+    def clear(self) -> None:
+        for task in self.handed:
+            self.remove(task)
+        self.handed = []
+
+
+class _Spawned(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.model: set = set()
+        self.on = False
+
+    def task_spawned(self, task) -> None:
+        if self.on:
+            self.model.add(task)
+
+
+def floor_run(scenario) -> None:
+    """``trio.run(scenario)`` stepping one scenario task per run-loop iteration."""
+    spawned = _Spawned()
+
+    async def harness() -> None:
+        runner = trio_run.GLOBAL_RUN_CONTEXT.runner
+        gate = OneAtATime(runner.runq, spawned.model)
+        runner.runq = gate
+        spawned.on = True
+        try:
+            await scenario()
+        finally:
+            runner.runq = deque(deque.__iter__(gate))
+
+    trio.run(harness, instruments=[spawned])
+
+
+def per_run_floor(scenario, batch: int):
+    def measure() -> tuple[float, float]:
+        with _common.Stopwatch() as watch:
+            for _ in range(batch):
+                floor_run(scenario)
+        return (watch.cpu / batch, watch.wall / batch)
+
+    return measure
 
 
 def per_run_native(scenario, batch: int):
@@ -120,6 +192,7 @@ def overhead(sizes, batch: int, rounds: int) -> list[dict[str, object]]:
         samples = _common.interleaved(
             {
                 "native": per_run_native(scenario, scale),
+                "floor": per_run_floor(scenario, scale),
                 "run_once": per_run_racesim(scenario, scale),
                 "explore": per_run_explore(scenario, scale),
             },
@@ -141,6 +214,7 @@ def overhead(sizes, batch: int, rounds: int) -> list[dict[str, object]]:
                 },
                 "cpu_us_per_step": {name: value * 1e6 / n_steps for name, value in cpu.items()},
                 "ratio_run_once_cpu": ratio,
+                "ratio_floor_cpu": cpu["floor"] / cpu["native"],
                 "ratio_explore_cpu": cpu["explore"] / cpu["native"],
                 "ratio_run_once_wall": wall["run_once"] / wall["native"],
                 "target_met": ratio <= TARGET_RATIO,
@@ -271,8 +345,10 @@ def main(argv: list[str] | None = None) -> int:
             "model",
             "steps",
             "native",
+            "floor",
             "run_once",
             "explore",
+            "floor/native",
             "run_once/native",
             "explore/native",
             "(wall ratio)",
@@ -283,8 +359,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['tasks']} tasks x {r['checkpoints']} ckpts",
                 r["steps_per_schedule"],
                 _common.fmt_us(r["cpu_s_per_schedule"]["native"]),
+                _common.fmt_us(r["cpu_s_per_schedule"]["floor"]),
                 _common.fmt_us(r["cpu_s_per_schedule"]["run_once"]),
                 _common.fmt_us(r["cpu_s_per_schedule"]["explore"]),
+                f"{r['ratio_floor_cpu']:.2f}x",
                 f"{r['ratio_run_once_cpu']:.2f}x",
                 f"{r['ratio_explore_cpu']:.2f}x",
                 f"{r['ratio_run_once_wall']:.2f}x",
@@ -295,11 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     _common.table(
         "Per-step CPU time (schedule cost / steps in it)",
-        ["model", "native us/step", "run_once us/step", "explore us/step"],
+        ["model", "native us/step", "floor us/step", "run_once us/step", "explore us/step"],
         [
             (
                 f"{r['tasks']} tasks x {r['checkpoints']} ckpts",
                 f"{r['cpu_us_per_step']['native']:.1f}",
+                f"{r['cpu_us_per_step']['floor']:.1f}",
                 f"{r['cpu_us_per_step']['run_once']:.1f}",
                 f"{r['cpu_us_per_step']['explore']:.1f}",
             )

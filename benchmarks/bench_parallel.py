@@ -1,11 +1,15 @@
 """Benchmark: ``racesim explore --workers 1`` against ``--workers 2`` on the bundled scenarios.
 
-Each configuration is a subprocess running the real command line, ``racesim explore scenarios/
---workers N --json --report-dir <temp>``, timed by wall clock from spawn to exit (process start-up,
-imports and the spawn-based worker pool included — what a user or a CI job waits for). The
-configurations alternate (1 2, 2 1, ...) and each figure is the median of its repeats. The JSON on
-stdout gives each scenario's verdict, schedules and failure token: they must be identical for both
-worker counts (the CLI promises results independent of ``--workers``), and we check it.
+Each run is a subprocess running the real command line, ``racesim explore scenarios/ --workers N
+--json --report-dir <temp>``, timed by wall clock from spawn to exit (process start-up, imports and
+the spawn-based worker pool included — what a user or a CI job waits for). The worker counts
+alternate (1 2, 2 1, ...) and each figure is the median of its repeats. The JSON on stdout gives
+each scenario's verdict, schedules and failure token: they must be identical for both worker
+counts (the CLI promises results independent of ``--workers``), and we check it.
+
+Two workloads: the scenario files' own settings (cheap: seconds of exploration in all), and a fixed
+budget that makes every scenario do real work (``--strategy random --max-schedules 4000``; some
+verdicts then differ from the files' expectations, exit code 1, the same for both worker counts).
 
 On this 2-core box other processes compete for the cores, so the speed-up is bounded by what is
 left idle; the load average at start is printed. The ideal is set by the longest scenario: with
@@ -114,62 +118,77 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         paths = [str(SCENARIOS / name) for name in QUICK_FILES]
-        extra, repeats = ["--max-schedules", "20"], 1
+        workloads = {"quick: 2 files, 20 schedules": ["--max-schedules", "20"]}
+        repeats = 1
     else:
-        paths, extra, repeats = [str(SCENARIOS)], [], args.repeats
+        paths, repeats = [str(SCENARIOS)], args.repeats
+        workloads = {
+            "files' own settings": [],
+            "random, 4,000 schedules each": ["--strategy", "random", "--max-schedules", "4000"],
+        }
+    results = {name: measure(paths, extra, repeats) for name, extra in workloads.items()}
+    _common.table(
+        f"racesim explore, wall seconds (median of {repeats}); speed-up = workers 1 / workers 2",
+        [
+            "workload",
+            "scenarios",
+            "workers 1",
+            "workers 2",
+            "speed-up",
+            "identical results",
+            "exit codes",
+            "sum / slowest scenario",
+        ],
+        [
+            (
+                name,
+                r["scenarios"],
+                f"{r['wall_s_median']['1']:.1f} s",
+                f"{r['wall_s_median']['2']:.1f} s",
+                f"{r['speedup']:.2f}x",
+                "yes" if r["identical_results"] else "NO",
+                ", ".join(map(str, r["exit_codes"])),
+                f"{r['scenario_seconds_sum']:.1f} s / {r['slowest_scenario_s']:.1f} s",
+            )
+            for name, r in results.items()
+        ],
+    )
+    for r in results.values():
+        for line in r["errors"]:
+            _common.console.print(line)
+    _common.write_json(
+        "parallel",
+        {"machine": info, "quick": args.quick, "paths": paths, "repeats": repeats, **results},
+    )
+    ok = all(r["identical_results"] and set(r["exit_codes"]) <= {0, 1} for r in results.values())
+    return 0 if ok else 1
 
+
+def measure(paths: list[str], extra: list[str], repeats: int) -> dict[str, object]:
     runs = _common.interleaved(
         {"1": lambda: explore(paths, 1, extra), "2": lambda: explore(paths, 2, extra)}, repeats
     )
     walls = {n: _common.median([r["wall_s"] for r in rs]) for n, rs in runs.items()}
     reference = runs["1"][0]["outcomes"]
-    same = all(r["outcomes"] == reference for rs in runs.values() for r in rs)
-    codes = sorted({r["exit_code"] for rs in runs.values() for r in rs})
-    slowest = max(runs["1"][0]["scenario_seconds"].values(), default=0.0)
-    total = sum(runs["1"][0]["scenario_seconds"].values())
-    _common.table(
-        f"racesim explore on {len(reference)} scenario(s), wall seconds (median of {repeats})",
-        ["workers", "wall", "all runs", "speed-up", "exit codes"],
-        [
-            (
-                n,
-                f"{walls[n]:.1f} s",
-                ", ".join(f"{r['wall_s']:.1f}" for r in runs[n]),
-                f"{walls['1'] / walls[n]:.2f}x",
-                ", ".join(str(r["exit_code"]) for r in runs[n]),
-            )
-            for n in ("1", "2")
+    seconds = runs["1"][0]["scenario_seconds"]
+    return {
+        "extra_flags": extra,
+        "scenarios": len(reference),
+        "wall_s_median": walls,
+        "wall_s_all": {n: [r["wall_s"] for r in rs] for n, rs in runs.items()},
+        "speedup": walls["1"] / walls["2"],
+        "identical_results": all(r["outcomes"] == reference for rs in runs.values() for r in rs),
+        "exit_codes": sorted({r["exit_code"] for rs in runs.values() for r in rs}),
+        "scenario_seconds_workers_1": seconds,
+        "scenario_seconds_sum": sum(seconds.values()),
+        "slowest_scenario_s": max(seconds.values(), default=0.0),
+        "errors": [
+            f"workers {n}: {r['stderr_tail']}"
+            for n, rs in runs.items()
+            for r in rs
+            if r["stderr_tail"]
         ],
-    )
-    _common.console.print(
-        f"verdicts, schedules and tokens identical for 1 and 2 workers: {'yes' if same else 'NO'}; "
-        f"exploration time summed over scenarios {total:.1f} s, slowest scenario {slowest:.1f} s "
-        f"(bounds the 2-worker time from below)"
-    )
-    for n, rs in runs.items():
-        for r in rs:
-            if r["stderr_tail"]:
-                _common.console.print(f"workers {n}: {r['stderr_tail']}")
-    _common.write_json(
-        "parallel",
-        {
-            "machine": info,
-            "quick": args.quick,
-            "paths": paths,
-            "extra_flags": extra,
-            "repeats": repeats,
-            "wall_s_median": walls,
-            "speedup": walls["1"] / walls["2"],
-            "identical_results": same,
-            "exit_codes": codes,
-            "scenario_seconds_workers_1": runs["1"][0]["scenario_seconds"],
-            "runs": {
-                n: [{k: v for k, v in r.items() if k != "outcomes"} for r in rs]
-                for n, rs in runs.items()
-            },
-        },
-    )
-    return 0 if same and set(codes) <= {0, 1} else 1
+    }
 
 
 if __name__ == "__main__":
