@@ -189,11 +189,11 @@ class Controller(trio.abc.Instrument):
     def install(self) -> None:
         runner = trio_run.GLOBAL_RUN_CONTEXT.runner
         self.gate = Gate(self, runner.runq)
-        runner.runq = self.gate
+        runner.runq = self.gate  # type: ignore[assignment]  # the one documented gate
 
     def uninstall(self) -> None:
         runner = trio_run.GLOBAL_RUN_CONTEXT.runner
-        if self.gate is not None and runner.runq is self.gate:
+        if self.gate is not None and runner.runq is self.gate:  # type: ignore[comparison-overlap]
             runner.runq = self.gate.drain()
 
     # -- choosing -----------------------------------------------------------------------------------

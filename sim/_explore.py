@@ -173,8 +173,7 @@ def judge(
     if races:
         found = tuple(data_races(outcome.trace, clocks))
         if found:
-            first = found[0]
-            message = f"data race: {first.explanation.splitlines()[0]}"
+            message = f"data race: {found[0].explanation.splitlines()[0]}"
             details = "\n".join(f"- {race.explanation}" for race in found)
             return ("race", message, details, (), found)
     return None

@@ -91,7 +91,7 @@ class TrackedDict(dict):  # type: ignore[type-arg]
         self._owner = owner
         self._attr = attr
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 @_wrap_methods(
@@ -119,7 +119,7 @@ class TrackedList(list):  # type: ignore[type-arg]
         self._owner = owner
         self._attr = attr
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 @_wrap_methods(
@@ -135,7 +135,7 @@ class TrackedSet(set):  # type: ignore[type-arg]
         self._owner = owner
         self._attr = attr
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 @_wrap_methods(
@@ -182,9 +182,10 @@ def tracked(cls: T) -> T:
     conflicting steps unordered by happens-before are reported as a data race, and DPOR uses the
     same relation to decide which interleavings are worth exploring.
     """
-    base_getattribute = cls.__getattribute__
-    base_setattr = cls.__setattr__
-    base_delattr = cls.__delattr__
+    # Looked up on the class, these are the unbound functions instances would use.
+    base_getattribute: Callable[[Any, str], Any] = cls.__getattribute__  # type: ignore[assignment]
+    base_setattr: Callable[[Any, str, Any], None] = cls.__setattr__  # type: ignore[assignment]
+    base_delattr: Callable[[Any, str], None] = cls.__delattr__  # type: ignore[assignment]
 
     def __getattribute__(self: Any, name: str) -> Any:
         value = base_getattribute(self, name)
