@@ -118,3 +118,5 @@ def record_child_exit(task: Any) -> None:
     nursery = task.parent_nursery
     if recorder is not None and recorder.current is not None and nursery is not None:
         recorder.access(nursery, "", "release")
+        if nursery.cancel_scope.cancel_called:  # a child failed: trio cancels every sibling
+            recorder.access(nursery.cancel_scope, "", "release")

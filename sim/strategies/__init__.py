@@ -2,6 +2,16 @@
 
 ``resolve`` turns a name (as given to ``sim.explore`` or ``racesim explore --strategy``) into a fresh
 strategy object; strategy objects are accepted as they are.
+
+===========  ==============================================================  ==========
+name         what it does                                                    exhaustive
+===========  ==============================================================  ==========
+``dpor``     optimal DPOR: one run per Mazurkiewicz trace (the default)      yes
+``dfs``      every interleaving, optionally preemption-bounded (CHESS)       yes
+``pct``      random priorities + ``d - 1`` change points, with a bound       no
+``pos``      partial-order sampling: priorities re-drawn on racing steps     no
+``random``   uniform choice at every decision                                no
+===========  ==============================================================  ==========
 """
 
 from __future__ import annotations
@@ -10,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._protocol import BaseStrategy, Choice, Strategy, execution_seed
 from .dfs import DfsStrategy
+from .dpor import DporStrategy
+from .pct import PctStrategy
+from .pos import PosStrategy
 from .random import RandomStrategy
 from .replay import ReplayDivergence, ReplayStrategy
 
@@ -21,6 +34,9 @@ __all__ = [
     "BaseStrategy",
     "Choice",
     "DfsStrategy",
+    "DporStrategy",
+    "PctStrategy",
+    "PosStrategy",
     "RandomStrategy",
     "ReplayDivergence",
     "ReplayStrategy",
@@ -29,34 +45,15 @@ __all__ = [
     "resolve",
 ]
 
+_FACTORIES: dict[str, Callable[[int, int | None], Any]] = {
+    "dfs": lambda seed, bound: DfsStrategy(preemption_bound=bound),
+    "dpor": lambda seed, bound: DporStrategy(preemption_bound=bound),
+    "pct": lambda seed, bound: PctStrategy(seed),
+    "pos": lambda seed, bound: PosStrategy(seed),
+    "random": lambda seed, bound: RandomStrategy(seed),
+}
 
-def _factories() -> dict[str, Callable[[int, int | None], Any]]:
-    factories: dict[str, Callable[[int, int | None], Any]] = {
-        "random": lambda seed, bound: RandomStrategy(seed),
-        "dfs": lambda seed, bound: DfsStrategy(preemption_bound=bound),
-    }
-    try:
-        from .pct import PctStrategy
-
-        factories["pct"] = lambda seed, bound: PctStrategy(seed)
-    except ImportError:
-        pass
-    try:
-        from .pos import PosStrategy
-
-        factories["pos"] = lambda seed, bound: PosStrategy(seed)
-    except ImportError:
-        pass
-    try:
-        from .dpor import DporStrategy
-
-        factories["dpor"] = lambda seed, bound: DporStrategy(preemption_bound=bound)
-    except ImportError:
-        pass
-    return factories
-
-
-NAMES: tuple[str, ...] = tuple(sorted(_factories()))
+NAMES: tuple[str, ...] = tuple(sorted(_FACTORIES))
 
 
 def resolve(strategy: str | Strategy, *, seed: int = 0, preemption_bound: int | None = None) -> Any:
@@ -68,10 +65,10 @@ def resolve(strategy: str | Strategy, *, seed: int = 0, preemption_bound: int | 
                 f"choose() and execution_finished(); got {type(strategy).__name__}"
             )
         return strategy
-    factories = _factories()
-    factory = factories.get(strategy)
+    factory = _FACTORIES.get(strategy)
     if factory is None:
         raise ValueError(
-            f"unknown strategy {strategy!r}; valid strategies: {', '.join(sorted(factories))}"
+            f"unknown strategy {strategy!r}; valid strategies: {', '.join(NAMES)} "
+            "(or pass a strategy object)"
         )
     return factory(seed, preemption_bound)

@@ -1,0 +1,176 @@
+"""Dependence and happens-before of one execution as the partial-order strategies see it.
+
+Mazurkiewicz trace theory (Mazurkiewicz 1987; Godefroid 1996) needs one relation: which pairs of
+events do *not* commute. Here an event is a model task's step and its footprint is what the recorder
+saw it touch. Two events are dependent when they touch the same key and one of them changes it
+(:meth:`Access.conflicts_with`: trio sync operations count as changes). One exception, shared with
+the happens-before checker: sibling tasks' exits from a nursery commute with each other (each only
+leaves the nursery), so a child exit counts as a read of its nursery here. Steps with empty
+footprints commute with everything. A step that cancels a scope (or whose task failed, which
+cancels its nursery) is dependent on every step: the checkpoints that notice are not in footprints.
+The virtual clock advancing (``explore_time``) is an event of its own with footprint ``None``,
+dependent on everything.
+
+The happens-before relation of an execution is the transitive closure of program order, the order
+of dependent events, and edges that are not races because they cannot be reversed: spawn (the
+spawning step -> the child's first step), wake-up (the waking step -> the woken task's next step),
+join (every child exit -> the parent's step after its nursery block) and *barrier*: a task that was
+blocked and became runnable without a recorded wake-up was woken by the clock, which moves only
+when every model task is blocked, so its next step happens after everything before that point.
+:class:`History` keeps vector clocks of that relation (O(1) queries) and lists the *reversible
+races*: dependent events of different tasks ordered only by their own conflict, not by any other
+path and not by an edge that cannot be reversed — exactly the pairs DPOR must try both ways.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .._happens_before import is_child_exit
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import TypeAlias
+
+    from .._trace import Step
+
+    #: What an event touches: ``(object, attribute) -> writes``; ``None`` for the clock.
+    Footprint: TypeAlias = Mapping[tuple[str, str], bool] | None
+
+CLOCK = -1  #: the task id of "advance the virtual clock" in :class:`Choice.candidates`
+
+
+#: The key of a step that cancelled a scope: every checkpoint inside it could notice, and those
+#: reads are not recorded, so such a step is dependent on every other.
+EVERYTHING = ("*", "")
+
+
+def footprint_of(step: Step) -> dict[tuple[str, str], bool]:
+    """The footprint of a finished step (see the module docstring for child exits)."""
+    touched: dict[tuple[str, str], bool] = {}
+    for access in step.accesses:
+        writes = access.kind != "read" and not is_child_exit(step, access)
+        touched[access.key] = touched.get(access.key, False) or writes
+        if access.kind == "release" and access.obj.startswith("CancelScope#"):
+            touched[EVERYTHING] = True
+    return touched
+
+
+def dependent(a: Footprint, b: Footprint) -> bool:
+    """The two events do not commute."""
+    if a is None or b is None or EVERYTHING in a or EVERYTHING in b:
+        return True
+    if len(a) > len(b):
+        a, b = b, a
+    for key, writes in a.items():
+        other = b.get(key)
+        if other is not None and (writes or other):
+            return True
+    return False
+
+
+@attrs.define(eq=False)
+class Event:
+    """One position of an execution: who ran, who could have, and what the step touched."""
+
+    task: int
+    enabled: tuple[int, ...]
+    footprint: Footprint = attrs.field(factory=dict)
+    step: Step | None = None
+
+
+class History:
+    """Vector clocks and reversible races of a sequence of events (see the module docstring)."""
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self.events = events
+        width = max((e.task for e in events), default=0) + 2  # the clock is the last component
+        self._slot = [e.task if e.task != CLOCK else width - 1 for e in events]
+        self._index: list[int] = []
+        self.clocks: list[list[int]] = []
+        self.races: list[tuple[int, int]] = []
+        counts = [0] * width
+        last: dict[int, int] = {}
+        wakers: dict[int, list[int]] = {}
+        joining: dict[int, tuple[str, int]] = {}
+        exits: dict[str, list[int]] = {}
+        writer: dict[tuple[str, str], int] = {}
+        readers: dict[tuple[str, str], list[int]] = {}
+        alive: set[int] = {events[0].task} if events else set()
+        blocked: dict[int, int] = {}  # task -> last position where it was alive but not enabled
+        peak = [0] * width  # component-wise max of every clock so far
+        peaks: list[list[int]] = []
+        cancelled: int | None = None  # the last step that cancelled a scope
+        for j, event in enumerate(events):
+            task, step = event.task, event.step
+            for other in alive.difference(event.enabled):
+                blocked[other] = j
+            fixed = [last[task]] if task in last else []  # edges that are never races
+            fixed += wakers.pop(task, [])
+            joined = joining.pop(task, None)
+            if joined is not None:
+                fixed += [e for e in exits.get(joined[0], ()) if e > joined[1]]
+            barrier = blocked.pop(task, None)
+            if barrier is not None and barrier in fixed:
+                barrier = None
+            conflicts: set[int] = set()
+            if cancelled is not None:
+                conflicts.add(cancelled)
+            if event.footprint is not None and EVERYTHING in event.footprint:
+                conflicts.update(p for t, p in last.items() if t != task)
+                cancelled = j
+            for key, writes in (event.footprint or {}).items():
+                if key in writer:
+                    conflicts.add(writer[key])
+                if writes:
+                    conflicts.update(readers.get(key, ()))
+                    writer[key] = j
+                    readers[key] = []
+                else:
+                    readers.setdefault(key, []).append(j)
+            clock = list(peaks[barrier]) if barrier is not None else [0] * width
+            for p in (*fixed, *conflicts):
+                clock = list(map(max, clock, self.clocks[p]))
+            self._index.append(counts[self._slot[j]])
+            counts[self._slot[j]] += 1
+            clock[self._slot[j]] = counts[self._slot[j]]
+            self.clocks.append(clock)
+            peak = list(map(max, peak, clock))
+            peaks.append(peak)
+            for i in sorted(conflicts):
+                if events[i].task == task or i in fixed:
+                    continue
+                others = [p for p in (*fixed, *conflicts) if p != i]
+                if barrier is not None and peaks[barrier][self._slot[i]] > self._index[i]:
+                    continue
+                if not any(self.before(i, p) for p in others):
+                    self.races.append((i, j))
+            if task != CLOCK:
+                last[task] = j
+            if step is not None:
+                for child in step.spawned:
+                    wakers.setdefault(child, []).append(j)
+                    alive.add(child)
+                for woken in step.woke:
+                    wakers.setdefault(woken, []).append(j)
+                for access in step.accesses:
+                    if is_child_exit(step, access):
+                        exits.setdefault(access.obj, []).append(j)
+                    elif access.kind == "acquire" and access.obj.startswith("Nursery#"):
+                        joining[task] = (access.obj, j)
+                if step.location == "exit":
+                    alive.discard(task)
+
+    def before(self, i: int, j: int) -> bool:
+        """Event ``i`` happens before (or is) event ``j``."""
+        return i == j or self.clocks[j][self._slot[i]] > self._index[i]
+
+    def not_after(self, i: int) -> list[int]:
+        """``notdep(e, E)``: the positions after ``i`` that do not happen after it, in order."""
+        return [k for k in range(i + 1, len(self.events)) if not self.before(i, k)]
+
+    def is_initial(self, k: int, positions: Iterable[int]) -> bool:
+        """Nothing else among ``positions`` happens before ``k``."""
+        return not any(p != k and self.before(p, k) for p in positions)
