@@ -1,25 +1,35 @@
 """Minimise a failing schedule: fewest preemptions first, then fewest decisions.
 
 A preemption (switching away from a task that could have continued) is what a human has to
-understand in a concurrency bug, so the shrinker removes them one at a time, like CHESS's
-preemption-bounded search does in reverse and like Hypothesis's shrinker deletes choices: a
-candidate schedule replaces one preemption with "keep running the task that ran last" and keeps the
-other choices *by task name* (indices shift when a task blocks or spawns earlier; names do not).
-A candidate is accepted when it fails with the same failure kind (and, for order failures, the same
-violated rule) and is strictly smaller in (preemptions, decisions). Then it tries cutting the
-schedule after each preemption, letting the rest run without preemptions. Each candidate is one run;
-the budget bounds the total. Shrinking never changes the verdict: if nothing smaller fails the same
-way, the original failure is reported as found.
+understand in a concurrency bug, and most bugs need one or two (Musuvathi and Qadeer, *Iterative
+context bounding*, PLDI 2007). A failure found by a randomised strategy typically carries dozens.
+The shrinker works in two passes, each run of a candidate schedule costing one execution:
+
+1. **Greedy deletion** (like Hypothesis's shrinker deleting choices): a candidate replaces one
+   preemption by "keep running the task that ran last", or cuts the schedule after a preemption
+   so that everything later runs without preemptions. Other choices are kept *by task name*
+   (indices shift when a task blocks or spawns earlier; names do not). Repeated to a fixpoint.
+2. **Proof by bounded search** (CHESS's iterative context bounding, run in reverse): with ``p``
+   preemptions left, enumerate every schedule with at most ``b`` preemptions for ``b = 0, 1, ...,
+   p - 1`` (``dfs`` with a preemption bound, "keep running" tried first). The first one that fails
+   the same way is smaller; when a bound's space is exhausted without one, no failing schedule
+   with that few preemptions exists, so the result is *minimal*, not merely smaller.
+
+A candidate is accepted when it fails with the same failure kind (and, for order failures, the
+same violated rule) and is strictly smaller in ``(preemptions, decisions)``. The budget bounds the
+total runs; shrinking never changes the verdict: if nothing smaller fails the same way within it,
+the original failure is reported as found.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ._run import run_once
 from .strategies._protocol import BaseStrategy
+from .strategies.dfs import DfsStrategy
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +37,7 @@ if TYPE_CHECKING:
     from ._explore import Failure
     from ._order import Order
     from ._schedule import Schedule
-    from .strategies._protocol import Choice
+    from .strategies._protocol import Choice, Strategy
 
 
 class GuidedStrategy(BaseStrategy):
@@ -61,6 +71,12 @@ def _names(schedule: Schedule) -> list[str | None]:
     return [None if d.index == d.previous else d.task for d in schedule.decisions]
 
 
+def _deletions(names: list[str | None]) -> list[list[str | None]]:
+    preemptions = [i for i, name in enumerate(names) if name is not None]
+    removed = [[*names[:i], None, *names[i + 1 :]] for i in preemptions]
+    return removed + [names[: i + 1] for i in preemptions]
+
+
 def shrink_failure(
     scenario: Callable[[], Awaitable[None]],
     failure: Failure,
@@ -77,13 +93,11 @@ def shrink_failure(
     target = _failure_key(failure.kind, failure.verdicts)
     best = failure
     runs = 0
-    original = _size(failure.schedule)
 
-    def attempt(names: Sequence[str | None]) -> Failure | None:
+    def attempt(strategy: Strategy) -> Failure | None:
+        """Run once; the failure when it is the same kind and smaller than the best so far."""
         nonlocal runs
         runs += 1
-        strategy = GuidedStrategy(names)
-        strategy.new_execution()
         outcome = run_once(
             scenario,
             strategy,
@@ -92,6 +106,7 @@ def shrink_failure(
             max_steps=max_steps,
             explore_time=failure.schedule.explore_time,
         )
+        strategy.execution_finished(outcome.trace, outcome.schedule)
         verdict = judge(outcome, requires, races)
         if verdict is None:
             return None
@@ -109,24 +124,32 @@ def shrink_failure(
             races=found,
         )
 
-    improved = True
-    while improved and runs < budget:
-        improved = False
-        names = _names(best.schedule)
-        candidates: list[list[Any]] = []
-        preemptions = [i for i, name in enumerate(names) if name is not None]
-        for i in preemptions:
-            candidates.append([*names[:i], None, *names[i + 1 :]])
-        for i in preemptions:
-            candidates.append(names[: i + 1])
-        for candidate in candidates:
-            if runs >= budget:
-                break
-            smaller = attempt(candidate)
+    def greedy() -> None:
+        nonlocal best
+        improved = True
+        while improved and runs < budget:
+            improved = False
+            for candidate in _deletions(_names(best.schedule)):
+                if runs >= budget:
+                    return
+                strategy = GuidedStrategy(candidate)
+                strategy.new_execution()
+                smaller = attempt(strategy)
+                if smaller is not None:
+                    best, improved = smaller, True
+                    break
+
+    greedy()
+    bound = 0
+    while bound < best.schedule.preemptions and runs < budget:
+        search = DfsStrategy(preemption_bound=bound)
+        while runs < budget and search.new_execution():
+            smaller = attempt(search)
             if smaller is not None:
                 best = smaller
-                improved = True
+                greedy()  # now shorten it
                 break
+        bound += 1
     if best is not failure:
-        best = attrs.evolve(best, shrunk_from=original)
+        best = attrs.evolve(best, shrunk_from=_size(failure.schedule))
     return best

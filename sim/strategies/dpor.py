@@ -1,28 +1,28 @@
 """Optimal dynamic partial-order reduction: one execution per Mazurkiewicz trace.
 
 Abdulla, Aronis, Jonsson and Sagonas, *Optimal dynamic partial order reduction*, POPL 2014
-(Algorithm 2, "optimal-DPOR" with wake-up trees and sleep sets). Two interleavings that differ only
-in the order of commuting steps (see :mod:`._history` for the dependence relation over footprints)
-reach the same state, so exploring one per equivalence class is enough; ``dfs`` explores them all.
-After each execution every *reversible race* ``e < e'`` (dependent steps of different tasks that
-nothing else orders) is reversed by scheduling ``v = notdep(e).e'`` from the state before ``e``:
-``v`` is inserted into that state's *wake-up tree* unless a task in the state's *sleep set* (a
-branch already explored from an equivalent state) is a weak initial of ``v``. A node explores the
-branches of its wake-up tree in order; an explored branch goes to sleep, and stays asleep in the
-states below until a step dependent on it runs. The result is optimal: no two executions are
-equivalent and none is blocked by its sleep set (checked in ``tests/quality``).
+(Algorithm 2: wake-up trees and sleep sets). Interleavings that differ only in the order of
+commuting steps (:mod:`._history` defines dependence over footprints) reach the same state, so one
+per equivalence class suffices; ``dfs`` runs them all. After each execution, every reversible race
+``e < e'`` is reversed by inserting ``v = notdep(e).e'`` into the wake-up tree (:mod:`._wakeup`) of
+the state before ``e``, unless a task asleep there (explored from an equivalent state) is a weak
+initial of ``v``. A state explores its tree's branches in order; an explored branch falls asleep,
+and stays asleep below until a dependent step runs. No two executions are then equivalent, and
+none ends with every enabled task asleep (``sleep_blocked`` counts those) — provided a step's
+footprint does not change when a racing step is moved before it; when it does (a step that reads
+and then decides what to write), some executions may be redundant, never missing.
 
-Facts of this engine the algorithm adapts to: a step's footprint is known only after it ran, so
-sleep-set entries and wake-up tree nodes carry the footprint their step had when it ran (the same
-step from an equivalent state touches the same keys); ``choose`` is called only when two or more
-tasks can run, so forced steps are recorded as positions whose enabled set is the one task; and a
-blocked task is not enabled, its blocking acquire is in the step before it blocked, which is how
-reversing that acquire with the waker's release explores "the wait found it already set".
+Adaptations to this engine: a step's footprint is known only after it ran, so sleep entries and
+tree branches carry the footprint their step had (the same step after commuting steps touches the
+same keys); ``choose`` sees only decisions, so forced steps become positions whose enabled set is
+the one task; a blocked task is not enabled, and its blocking acquire sits in the step before it
+blocked, so reversing that acquire with the waker's release explores "the wait found it set".
 
-``preemption_bound=k`` keeps only executions with at most ``k`` preemptions, adding Coons, Musuvathi
-and McKinley's conservative branch (*Bounded partial-order reduction*, OOPSLA 2013) at the point
-where the racing task was scheduled, and drops sleep-set inheritance, which is unsound under a
-bound. With ``explore_time`` a decision where the clock may advance explores every alternative.
+``preemption_bound=k`` keeps executions with at most ``k`` preemptions. Reductions can need more
+preemptions than the schedule they stand for, so, after Coons, Musuvathi and McKinley (*Bounded
+partial-order reduction*, OOPSLA 2013), each race also adds a branch where the losing task was
+switched to, and sleep sets are not inherited. With ``explore_time`` every decision where the clock
+may advance tries every alternative, as timing is not in footprints.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import attrs
 
 from ._history import CLOCK, Event, History, dependent, footprint_of
 from ._protocol import BaseStrategy
+from ._wakeup import Branch, insert, weak_initial
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,18 +45,9 @@ if TYPE_CHECKING:
 
 
 @attrs.define(eq=False)
-class _Branch:
-    """A wake-up tree node: the step that leads to it (task, footprint) and its ordered children."""
-
-    task: int
-    footprint: Footprint = None
-    children: list[_Branch] = attrs.field(factory=list)
-
-
-@attrs.define(eq=False)
 class _Node:
     event: Event
-    tree: _Branch  #: the wake-up tree of this state; its first child is the branch being explored
+    tree: Branch  #: the wake-up tree of this state; its first child is the branch being explored
     sleep: dict[int, Footprint]  #: task -> footprint of its step explored from an equivalent state
     last: int | None  #: the task of the step before this position
     preemptions: int  #: preemptions before this position
@@ -80,7 +72,7 @@ class DporStrategy(BaseStrategy):
         self._pending: _Node | None = None  #: chose a task whose step has not finished yet
         self._started = False
         self.exhausted = False
-        self.sleep_blocked = 0  #: executions where every enabled task was asleep (0 when optimal)
+        self.sleep_blocked = 0  #: states where every enabled task was asleep (0 when optimal)
 
     def describe(self) -> str:
         if self.preemption_bound is None:
@@ -125,7 +117,7 @@ class DporStrategy(BaseStrategy):
             node = self._nodes[position]
         else:
             before = self._nodes[-1] if self._nodes else None
-            node = _Node(Event(CLOCK, enabled), _Branch(CLOCK), {}, last, 0)
+            node = _Node(Event(CLOCK, enabled), Branch(CLOCK), {}, last, 0)
             if before is not None:
                 node.tree = before.tree.children[0]
                 node.preemptions = before.preemptions + before.preempts
@@ -141,15 +133,12 @@ class DporStrategy(BaseStrategy):
         children = node.tree.children
         while children and children[0].task not in allowed:
             children.pop(0)  # a reversal this state cannot take, or the bound forbids
+        awake = [task for task in enabled if task in allowed and task not in node.sleep]
         if not children:
-            awake = [task for task in enabled if task in allowed and task not in node.sleep]
-            if not awake:
-                self.sleep_blocked += 1
-                awake = sorted(allowed)
-            first = last if last in awake else awake[0]
-            children.append(_Branch(first))
-            if CLOCK in enabled:  # timing is not in the footprints: try every alternative
-                children.extend(_Branch(task) for task in awake if task != first)
+            self.sleep_blocked += not awake
+            children.append(Branch(last if last in awake else (awake or sorted(allowed))[0]))
+        if CLOCK in enabled:
+            children.extend(Branch(t) for t in awake if all(c.task != t for c in children))
         node.event = Event(children[0].task, enabled)
         return node
 
@@ -206,9 +195,9 @@ class DporStrategy(BaseStrategy):
                 self._bounded_reversal(events, i, initial)
             if initial not in self._allowed(node):
                 continue  # not reversible after all (blocked by something the model cannot see)
-            if any(_weak_initial(history, t, f, sequence) for t, f in node.sleep.items()):
+            if any(weak_initial(history, t, f, sequence) for t, f in node.sleep.items()):
                 continue
-            _insert(history, node.tree, sequence)
+            insert(history, node.tree, sequence)
 
     def _bounded_reversal(self, events: Sequence[Event], i: int, initial: int) -> None:
         """Coons et al.'s branches: the racing task, or every allowed task where it cannot go,
@@ -220,37 +209,4 @@ class DporStrategy(BaseStrategy):
             allowed = self._allowed(node)
             for task in [initial] if initial in allowed else sorted(allowed):
                 if task not in node.sleep and all(c.task != task for c in node.tree.children):
-                    node.tree.children.append(_Branch(task, None))
-
-
-def _weak_initial(history: History, task: int, foot: Footprint, sequence: Sequence[int]) -> bool:
-    """``task``, whose next step touches ``foot``, can go first without reordering ``sequence``."""
-    events = history.events
-    for k in sequence:
-        if events[k].task == task:
-            return history.is_initial(k, sequence)
-    return not any(dependent(foot, events[k].footprint) for k in sequence)
-
-
-def _insert(history: History, tree: _Branch, sequence: list[int]) -> None:
-    """Add ``sequence`` to the wake-up tree unless a branch already starts with an equivalent one."""
-    events = history.events
-    sequence = list(sequence)
-    while sequence:
-        for child in tree.children:
-            if _weak_initial(history, child.task, child.footprint, sequence):
-                if not child.children:
-                    return
-                sequence = [k for k in sequence if k != _first_of(events, child.task, sequence)]
-                tree = child
-                break
-        else:
-            for k in sequence:
-                branch = _Branch(events[k].task, events[k].footprint)
-                tree.children.append(branch)
-                tree = branch
-            return
-
-
-def _first_of(events: Sequence[Event], task: int, sequence: Sequence[int]) -> int | None:
-    return next((k for k in sequence if events[k].task == task), None)
+                    node.tree.children.append(Branch(task, None))
