@@ -20,6 +20,7 @@ from ._explore import Result as Result
 from ._explore import Run as Run
 from ._explore import explore as explore
 from ._explore import replay as replay
+from ._hypothesis import schedules as schedules
 from ._order import Order as Order
 from ._order import OrderError as OrderError
 from ._schedule import Decision as Decision
@@ -51,5 +52,6 @@ __all__ = [
     "explore",
     "note",
     "replay",
+    "schedules",
     "tracked",
 ]
