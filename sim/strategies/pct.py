@@ -14,8 +14,11 @@ exponentially with the length of the run).
 
 The trade-off is the estimate of ``k``: too small and change points never reach the late steps,
 too large and the bound weakens. Like shuttle's ``PctScheduler`` this uses the longest run seen so
-far (the first run uses :data:`DEFAULT_STEPS`). :meth:`PctStrategy.bound` reports the guarantee for
-the tasks and steps observed, and :meth:`describe` puts it in ``Result.strategy``.
+far (the first run uses :data:`DEFAULT_STEPS`). The estimate a run used is part of its execution
+seed (``k = seed >> 48``; plain user seeds are below that), so the seed printed with a failure
+replays that run as the first execution of a fresh exploration, like every randomised strategy's.
+:meth:`PctStrategy.bound` reports the guarantee for the tasks and steps observed, and
+:meth:`describe` puts it in ``Result.strategy``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 
 #: The run length assumed before the first run has been seen.
 DEFAULT_STEPS = 50
+#: Execution seeds keep the run-length estimate above this bit (``execution_seed`` uses 48 bits).
+_ESTIMATE_SHIFT = 48
+_MAX_ESTIMATE = 2**20 - 1
 
 
 class PctStrategy(BaseStrategy):
@@ -74,11 +80,14 @@ class PctStrategy(BaseStrategy):
         )
 
     def new_execution(self) -> bool:
-        self.execution_seed = execution_seed(self.seed, self._executions)
+        derived = execution_seed(self.seed, self._executions)
+        if self._executions:  # carry the estimate, so the seed alone reproduces this run
+            derived |= min(self.steps_seen, _MAX_ESTIMATE) << _ESTIMATE_SHIFT
+        self.execution_seed = derived
         self._executions += 1
-        rng = self._rng = random.Random(self.execution_seed)
+        rng = self._rng = random.Random(derived)
         self._priority = {}
-        k = self.steps_seen or DEFAULT_STEPS
+        k = derived >> _ESTIMATE_SHIFT or DEFAULT_STEPS
         points = min(self.depth - 1, k)
         self._changes = sorted(rng.sample(range(1, k + 1), points))
         self._applied = 0
