@@ -57,7 +57,5 @@ def test_truncated_token_is_reported_as_damaged() -> None:
 
 
 def test_preemptions_count_switches_away_from_a_runnable_task() -> None:
-    schedule = Schedule(
-        (Decision(1, "b", 2, 0), Decision(0, "a", 2, None), Decision(0, "a", 2, 0))
-    )
+    schedule = Schedule((Decision(1, "b", 2, 0), Decision(0, "a", 2, None), Decision(0, "a", 2, 0)))
     assert schedule.preemptions == 1
