@@ -52,10 +52,6 @@ class _Node:
     last: int | None  #: the task of the step before this position
     preemptions: int  #: preemptions before this position
 
-    @property
-    def preempts(self) -> bool:
-        return self.event.task != self.last and self.last in self.event.enabled
-
 
 class DporStrategy(BaseStrategy):
     name = "dpor"
@@ -120,7 +116,8 @@ class DporStrategy(BaseStrategy):
             node = _Node(Event(CLOCK, enabled), Branch(CLOCK), {}, last, 0)
             if before is not None:
                 node.tree = before.tree.children[0]
-                node.preemptions = before.preemptions + before.preempts
+                switched = before.event.task != before.last and before.last in before.event.enabled
+                node.preemptions = before.preemptions + switched
                 if bound is None:  # sleep sets are unsound under a preemption bound
                     node.sleep = {
                         task: foot
