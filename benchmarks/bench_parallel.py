@@ -12,8 +12,10 @@ budget that makes every scenario do real work (``--strategy random --max-schedul
 verdicts then differ from the files' expectations, exit code 1, the same for both worker counts).
 
 On this 2-core box other processes compete for the cores, so the speed-up is bounded by what is
-left idle; the load average at start is printed. The ideal is set by the longest scenario: with
-one scenario much slower than the rest, two workers cannot halve the time.
+left idle. Before each workload a calibration measures it: the same CPU-bound pure-Python loop in
+one process, then in two at once; ``2 * t(one) / t(two)`` is the parallelism the machine offered
+right then (2.0 on an idle 2-core box, about 1.0 when another process holds a core). The ideal is
+also bounded by the longest scenario: two workers cannot finish before the slowest scenario does.
 
     python benchmarks/bench_parallel.py           # full: every scenario, 2 repeats each
     python benchmarks/bench_parallel.py --quick   # smoke: two fast scenarios, 20 schedules
@@ -57,6 +59,23 @@ def supports_workers() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return "--workers" in help_text
+
+
+SPIN = "n = 0\nfor i in range(12_000_000):\n    n += i\n"
+
+
+def available_parallelism() -> float:
+    """``2 * t(one spinning process) / t(two at once)``: how many cores were free just now."""
+
+    def spin(copies: int) -> float:
+        start = time.perf_counter()
+        running = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(copies)]
+        for process in running:
+            process.wait()
+        return time.perf_counter() - start
+
+    one, two = spin(1), spin(2)
+    return 2 * one / two
 
 
 def explore(paths: list[str], workers: int, extra: list[str]) -> dict[str, object]:
@@ -126,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             "files' own settings": [],
             "random, 4,000 schedules each": ["--strategy", "random", "--max-schedules", "4000"],
         }
-    results = {name: measure(paths, extra, repeats) for name, extra in workloads.items()}
+    results = {}
+    for name, extra in workloads.items():
+        before = available_parallelism()
+        results[name] = measure(paths, extra, repeats)
+        results[name]["available_parallelism"] = (before, available_parallelism())
     _common.table(
         f"racesim explore, wall seconds (median of {repeats}); speed-up = workers 1 / workers 2",
         [
@@ -138,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "identical results",
             "exit codes",
             "sum / slowest scenario",
+            "free cores (before, after)",
         ],
         [
             (
@@ -149,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 "yes" if r["identical_results"] else "NO",
                 ", ".join(map(str, r["exit_codes"])),
                 f"{r['scenario_seconds_sum']:.1f} s / {r['slowest_scenario_s']:.1f} s",
+                "{:.2f}, {:.2f}".format(*r["available_parallelism"]),
             )
             for name, r in results.items()
         ],
