@@ -179,6 +179,35 @@ def judge(
     return None
 
 
+def failure_from(
+    scenario: Callable[..., Any],
+    outcome: Outcome,
+    verdict: tuple[str, str, str, tuple[Any, ...], tuple[Any, ...]],
+    *,
+    fingerprint: str,
+    strategy: str,
+    seed: int | None = None,
+    found_at: int = 0,
+) -> Failure:
+    """The :class:`Failure` for a run that ``judge`` found failing."""
+    kind, message, details, bad, found = verdict
+    return Failure(
+        kind=kind,
+        message=message,
+        token=outcome.schedule.encode(fingerprint) if fingerprint else "",
+        seed=seed,
+        schedule=outcome.schedule,
+        trace=outcome.trace,
+        details=details,
+        strategy=strategy,
+        verdicts=bad,
+        races=found,
+        found_at=found_at,
+        scenario_name=getattr(scenario, "__racesim_name__", "")
+        or getattr(scenario, "__qualname__", ""),
+    )
+
+
 def _failure_key(kind: str, verdicts: tuple[Any, ...]) -> tuple[str, str]:
     return (kind, verdicts[0].rule if verdicts else "")
 
@@ -249,27 +278,20 @@ def explore(
             on_progress(schedules, len(failures) + (verdict is not None))
         if verdict is None:
             continue
-        kind, message, details, bad, found = verdict
-        key = _failure_key(kind, bad)
+        key = _failure_key(verdict[0], verdict[3])
         if key in seen_keys:
             continue
         seen_keys.add(key)
         if first_failure_at is None:
             first_failure_at = schedules - 1
-        failure = Failure(
-            kind=kind,
-            message=message,
-            token=outcome.schedule.encode(fingerprint),
-            seed=execution_seed,
-            schedule=outcome.schedule,
-            trace=outcome.trace,
-            details=details,
+        failure = failure_from(
+            scenario,
+            outcome,
+            verdict,
+            fingerprint=fingerprint,
             strategy=getattr(chosen, "name", type(chosen).__name__),
-            verdicts=bad,
-            races=found,
+            seed=execution_seed,
             found_at=schedules - 1,
-            scenario_name=getattr(scenario, "__racesim_name__", "")
-            or getattr(scenario, "__qualname__", ""),
         )
         if shrink and settings.shrink_runs > 0:
             from ._shrink import shrink_failure
@@ -327,20 +349,8 @@ def replay_schedule(
     verdict = judge(outcome, requires, races)
     failure = None
     if verdict is not None:
-        kind, message, details, bad, found = verdict
-        failure = Failure(
-            kind=kind,
-            message=message,
-            token=outcome.schedule.encode(fingerprint) if fingerprint else "",
-            seed=None,
-            schedule=outcome.schedule,
-            trace=outcome.trace,
-            details=details,
-            strategy="replay",
-            verdicts=bad,
-            races=found,
-            scenario_name=getattr(scenario, "__racesim_name__", "")
-            or getattr(scenario, "__qualname__", ""),
+        failure = failure_from(
+            scenario, outcome, verdict, fingerprint=fingerprint, strategy="replay"
         )
     return Run(failure=failure, trace=outcome.trace, schedule=outcome.schedule)
 

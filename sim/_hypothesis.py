@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._explore import Failure, Run, fingerprint_of, judge
+from ._explore import Run, failure_from, fingerprint_of, judge
 from ._run import run_once
 from ._settings import from_env
 from .strategies._protocol import BaseStrategy
@@ -119,20 +119,8 @@ class DrawnSchedule:
         verdict = judge(outcome, requires, races)
         if verdict is None:
             return Run(failure=None, trace=outcome.trace, schedule=outcome.schedule)
-        kind, message, details, bad, found = verdict
-        failure = Failure(
-            kind=kind,
-            message=message,
-            token=self.token,
-            seed=None,
-            schedule=outcome.schedule,
-            trace=outcome.trace,
-            details=details,
-            strategy="hypothesis",
-            verdicts=bad,
-            races=found,
-            scenario_name=getattr(scenario, "__racesim_name__", "")
-            or getattr(scenario, "__qualname__", ""),
+        failure = failure_from(
+            scenario, outcome, verdict, fingerprint=fingerprint, strategy="hypothesis"
         )
         raise AssertionError(failure.describe())
 

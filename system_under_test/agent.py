@@ -46,6 +46,25 @@ class RunLog:
     def dropped(self, event: AgentEvent, reason: str) -> None:
         self.drops[event.seq] = reason
 
+    async def send(
+        self, event: AgentEvent, bridge: AgentWebSocketBridge | None, without_bridge: str
+    ) -> None:
+        """Record ``event`` as emitted and send it through ``bridge``; note why if it is dropped
+        (``without_bridge`` when there is no bridge at all)."""
+        self.emitted(event)
+        if bridge is None:
+            sim.note(
+                f"drop:{event.type}",
+                run=event.origin_run,
+                user=event.origin_user,
+                reason=without_bridge,
+            )
+            self.dropped(event, without_bridge)
+            return
+        reason = await bridge.send(event)
+        if reason is not None:
+            self.dropped(event, reason)
+
 
 @sim.tracked
 class Agent:
@@ -75,13 +94,4 @@ class Agent:
     async def _emit(self, type: str) -> None:
         log = self.log
         event = AgentEvent.of(type, self.context, log.next_seq())
-        log.emitted(event)
-        bridge = self.bridge
-        if bridge is None:
-            reason = "agent has no websocket bridge"
-            sim.note(f"drop:{type}", run=event.origin_run, user=event.origin_user, reason=reason)
-            log.dropped(event, reason)
-            return
-        reason_or_none = await bridge.send(event)
-        if reason_or_none is not None:
-            log.dropped(event, reason_or_none)
+        await log.send(event, self.bridge, "agent has no websocket bridge")

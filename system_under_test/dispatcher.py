@@ -48,16 +48,7 @@ class ToolDispatcher:
 
     async def _emit(self, type: str, tool: str, log: RunLog) -> None:
         event = AgentEvent.of(type, log.context, log.next_seq(), tool).stamped(self.context)
-        log.emitted(event)
-        bridge = self.bridge
-        if bridge is None:
-            reason = "tool dispatcher has no websocket bridge"
-            sim.note(f"drop:{type}", run=event.origin_run, user=event.origin_user, reason=reason)
-            log.dropped(event, reason)
-            return
-        reason_or_none = await bridge.send(event)
-        if reason_or_none is not None:
-            log.dropped(event, reason_or_none)
+        await log.send(event, self.bridge, "tool dispatcher has no websocket bridge")
 
 
 async def create_tool_dispatcher_for_user(
