@@ -22,7 +22,7 @@ trio with ``@sim.tracked`` cells, over growing N. For each size:
   is claimed; ``dpor`` > ``dpor distinct`` shows redundant executions even where brute force is
   out of reach.
 
-    python benchmarks/bench_dpor.py           # full (several minutes)
+    python benchmarks/bench_dpor.py           # full (about 6 minutes)
     python benchmarks/bench_dpor.py --quick   # smoke size
     python benchmarks/bench_dpor.py --family "filesystem (4 blocks)" --brute-force-max 4 \
         --dfs-budget 500000 --seconds 3000    # settle one size by brute force
@@ -229,10 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--brute-force-max", type=int, help="enumerate dfs up to this N (default: per family)"
     )
-    parser.add_argument("--dfs-budget", type=int, default=30_000, help="dfs executions per size")
+    parser.add_argument("--dfs-budget", type=int, default=150_000, help="dfs executions per size")
     parser.add_argument("--dpor-budget", type=int, default=30_000, help="dpor executions per size")
     parser.add_argument(
-        "--seconds", type=float, default=120.0, help="time budget per size and strategy"
+        "--seconds", type=float, default=600.0, help="time budget per size and strategy"
     )
     args = parser.parse_args(argv)
     info = _common.machine()
