@@ -141,3 +141,10 @@ def test_environment_overrides_the_schedule_budget(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RACESIM_MAX_SCHEDULES", "3")
     result = sim.explore(workers(3, 2), strategy="dfs", races=False)
     assert result.schedules_run == 3
+
+
+def test_distinct_orders_memory_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sim._explore, "DISTINCT_ORDERS_TRACKED", 25)
+    result = sim.explore(workers(3, 2), strategy="dfs", max_schedules=100, races=False)
+    assert result.schedules_run == 100
+    assert result.distinct_orders == 25
