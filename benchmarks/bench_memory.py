@@ -13,11 +13,11 @@ schedule is a new interleaving: it shows what the exploration keeps per *distinc
 (``Result.distinct_orders`` is counted from a set of every order seen).
 
 The full size is 10^6 schedules; the rate is measured first and the projected time printed. The
-run goes to 10^6 if the projection fits the time budget (``--budget``, default 600 s), else to the
+run goes to 10^6 if the projection fits the time budget (``--budget``, default 750 s), else to the
 largest multiple of 10^3 that fits, and says so. ``--quick`` uses 10^3 / 10^4 (with ``--budget``
 small, as the smoke test runs it, 10^3 only).
 
-    python benchmarks/bench_memory.py           # full (about 10 minutes)
+    python benchmarks/bench_memory.py           # full (about 13 minutes on a quiet machine)
     python benchmarks/bench_memory.py --quick   # smoke size
 """
 
@@ -139,7 +139,7 @@ def mib(kib: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke size (10^3 / 10^4)")
-    parser.add_argument("--budget", type=float, default=600.0, help="seconds for the main run")
+    parser.add_argument("--budget", type=float, default=750.0, help="seconds for the main run")
     parser.add_argument("--dfs-schedules", type=int, default=100_000)
     args = parser.parse_args(argv)
     info = _common.machine()
