@@ -165,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_json(
         "strategies",
-        {"machine": info, "budget": budget, "seeds": seeds, "results": results},
+        {
+            "machine": info,
+            "quick": args.quick,
+            "budget": budget,
+            "seeds": seeds,
+            "results": results,
+        },
     )
     return 0
 

@@ -3,7 +3,6 @@ writes its JSON report (to a temporary directory, never over the real numbers in
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,24 +16,14 @@ BENCHMARKS = ROOT / "benchmarks"
 FAST_SCENARIO = ROOT / "scenarios" / "shipped_tool_events_dropped.toml"
 
 
-def _cli_has_workers() -> bool:
-    if importlib.util.find_spec("sim.cli") is None:
-        return False
-    return "--workers" in (ROOT / "sim" / "cli.py").read_text()
-
-
-# script, extra arguments (besides --quick), JSON it writes, reason to skip (None: run it)
+# script, extra arguments (besides --quick), JSON it writes
 SCRIPTS = [
-    ("bench_overhead.py", [], "overhead.json", None),
-    ("bench_dpor.py", [], "dpor.json", None),
-    ("bench_time_to_bug.py", [], "time_to_bug.json", None),
-    ("bench_memory.py", ["--budget", "2"], "memory.json", None),
-    (
-        "bench_parallel.py",
-        [],
-        "parallel.json",
-        None if _cli_has_workers() else "racesim explore has no --workers yet (sim/cli.py)",
-    ),
+    ("bench_overhead.py", [], "overhead.json"),
+    ("bench_dpor.py", [], "dpor.json"),
+    ("bench_time_to_bug.py", [], "time_to_bug.json"),
+    ("bench_memory.py", ["--budget", "2"], "memory.json"),
+    ("bench_parallel.py", [], "parallel.json"),
+    ("bench_strategies.py", [], "strategies.json"),
 ]
 
 
@@ -51,14 +40,10 @@ def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize(
-    ("script", "extra", "output", "skip"), SCRIPTS, ids=[s[0] for s in SCRIPTS]
-)
+@pytest.mark.parametrize(("script", "extra", "output"), SCRIPTS, ids=[s[0] for s in SCRIPTS])
 def test_benchmark_script_runs_at_quick_size_and_writes_json(
-    script: str, extra: list[str], output: str, skip: str | None, tmp_path: Path
+    script: str, extra: list[str], output: str, tmp_path: Path
 ) -> None:
-    if skip:
-        pytest.skip(skip)
     done = _run([str(BENCHMARKS / script), "--quick", *extra], tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads((tmp_path / output).read_text())
@@ -74,9 +59,6 @@ def test_bench_hb_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["size"] == 200
 
 
-@pytest.mark.skipif(
-    not (BENCHMARKS / "bench_scenarios.py").exists(), reason="bench_scenarios.py not written yet"
-)
 def test_bench_scenarios_runs_quick_on_one_scenario(tmp_path: Path) -> None:
     out = tmp_path / "scenarios.json"
     done = _run(
