@@ -18,10 +18,10 @@ Used by the pytest plugin's failure message; the CLI can reuse :func:`render_fai
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from ._explore import Failure
     from ._trace import Step, Trace
@@ -80,16 +80,20 @@ def render_trace(
     return "\n".join(out)
 
 
-def failure_marks(failure: Failure) -> dict[int, str]:
+def blamed_steps(races: Iterable[Any], verdicts: Iterable[Any]) -> dict[int, str]:
     """The steps a failure blames: both sides of each race, the steps of each bad verdict."""
     marks: dict[int, str] = {}
-    for race in failure.races:
+    for race in races:
         marks.setdefault(race.first_step, "race")
         marks.setdefault(race.second_step, "race")
-    for verdict in failure.verdicts:
+    for verdict in verdicts:
         for seq in verdict.steps:
             marks.setdefault(seq, verdict.status)
     return marks
+
+
+def failure_marks(failure: Failure) -> dict[int, str]:
+    return blamed_steps(failure.races, failure.verdicts)
 
 
 def render_failure_trace(failure: Failure, *, max_rows: int = MAX_ROWS) -> str:

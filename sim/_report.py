@@ -30,7 +30,7 @@ import attrs
 
 from . import _html, _svg
 from ._happens_before import check_order, happens_before_graph, to_dot
-from ._render import render_trace
+from ._render import blamed_steps, render_trace
 from ._schedule import Decision
 from ._svg import Highlight
 from ._trace import Access, Note, Step, TaskInfo, Trace
@@ -224,14 +224,7 @@ class FailureRecord:
 
     def marks(self) -> dict[int, str]:
         """The steps this failure blames, for the text table: race sides and bad verdicts."""
-        marks: dict[int, str] = {}
-        for race in self.races:
-            marks.setdefault(race.first_step, "race")
-            marks.setdefault(race.second_step, "race")
-        for verdict in self.bad_verdicts:
-            for seq in verdict.steps:
-                marks.setdefault(seq, verdict.status)
-        return marks
+        return blamed_steps(self.races, self.bad_verdicts)
 
     def highlight(self) -> Highlight:
         """What the drawings show in red: the first race, else the first violated verdict."""
