@@ -24,7 +24,7 @@ import trio
 import trio.testing
 from trio._core import _run as trio_run
 
-from . import _primitives, _trace
+from . import _instrument, _primitives, _trace
 from ._control import Controller
 from ._schedule import Schedule
 
@@ -151,6 +151,7 @@ def run_once(
     :class:`ReplayDivergence`) propagate after the run has been torn down."""
     _primitives.install()
     ensure_supported()
+    _instrument.prepare(scenario)
     recorder = _trace.Recorder()
     controller = Controller(
         strategy, recorder, mode=mode, max_steps=max_steps, explore_time=explore_time

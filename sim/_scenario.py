@@ -161,6 +161,8 @@ class Scenario:
             fn, order = builder(self.variant, self.workload_dict, self.properties)
         fn.__racesim_fingerprint__ = self.fingerprint
         fn.__racesim_name__ = self.name
+        # the system's whole package gets automatic footprints, not only the builder's module
+        fn.__racesim_instrument__ = (builder.__module__.partition(".")[0],)
         return fn, order
 
     def explore(self, **overrides: Any) -> Result:
