@@ -56,7 +56,8 @@ class Watch:
 
     def observe(self, trace: Trace, decisions: int) -> None:
         self.steps += len(trace.steps)
-        self.most_tasks = max(self.most_tasks, len(trace.tasks))
+        spawned = len(trace.tasks) - 1  # the scenario's root task only waits for its children
+        self.most_tasks = max(self.most_tasks, spawned)
         if self.first_decisions is None:
             self.first_decisions = decisions
         owners: dict[tuple[str, str], int] = {}
@@ -106,7 +107,7 @@ class Watch:
         if self.unseen and not failed and strategy.startswith("dpor"):
             check = HealthCheck.unseen_code
             found.append((check, f"{self.unseen_sentence()} {_silence(check).capitalize()}."))
-        if self.most_tasks >= 2 and self.first_decisions == 0:
+        if self.most_tasks >= 2 and self.first_decisions == 0 and not failed:
             check = HealthCheck.no_checkpoint
             found.append(
                 (

@@ -90,6 +90,7 @@ def test_random_failure_seed_reproduces_that_execution_first() -> None:
         strategy="random",
         seed=failure.seed,
         max_schedules=1,
+        suppress_health_check=[sim.HealthCheck.tiny_budget],
         races=False,
         shrink=False,
     )
