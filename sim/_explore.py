@@ -356,7 +356,7 @@ def explore(
             explore_time=explore_time,
         )
         chosen.execution_finished(outcome.trace, outcome.schedule)
-        watch.observe(outcome.trace, len(outcome.schedule.decisions))
+        watch.observe(outcome.trace)
         schedules += 1
         if len(orders) < DISTINCT_ORDERS_TRACKED:
             orders.add(_order_digest(outcome.trace))

@@ -4,14 +4,15 @@ After Hypothesis's health checks: each one is loud (a :class:`HealthCheckWarning
 ``-W error`` turns into a failure), says what was seen, why the verdict is weaker than it looks and
 what to do, and can be silenced deliberately with ``suppress_health_check=[sim.HealthCheck.X]``.
 
-- ``nothing_shared``: two or more model tasks ran, and no run saw two tasks touch one object. Either
+- ``nothing_shared``: two or more model tasks ran, and no run saw two tasks touch one object with
+  at least one of them changing it. Either
   the tasks really share nothing (then exploring them is pointless) or they share state racesim
   cannot see, and "clean" means nothing.
 - ``unseen_code``: steps ran code racesim does not instrument. ``dpor`` treats them as dependent on
   every step that touched anything, so exhaustive stays true, but data races inside that code are
   not reported and reduction is lost: instrument the modules named.
-- ``no_checkpoint``: the tasks never reached a checkpoint while another task was runnable, so no
-  decision was ever made and there was nothing to interleave.
+- ``no_checkpoint``: every task ran to its end without reaching a checkpoint, so racesim could
+  only reorder whole tasks: there was nothing to interleave.
 - ``tiny_budget``: the budget stopped the exploration after a single schedule: nothing was compared.
 """
 
@@ -24,6 +25,9 @@ import attrs
 
 if TYPE_CHECKING:
     from ._trace import Trace
+
+
+_STRUCTURE = ("Nursery#", "CancelScope#")
 
 
 class HealthCheck(enum.Enum):
@@ -51,24 +55,29 @@ class Watch:
     unseen: int = 0
     most_tasks: int = 0
     shared: bool = False
-    first_decisions: int | None = None
+    #: every spawned task finished within its first step, in every run so far
+    one_step_tasks: bool = True
     causes: dict[str, None] = attrs.Factory(dict)
 
-    def observe(self, trace: Trace, decisions: int) -> None:
+    def observe(self, trace: Trace) -> None:
         self.steps += len(trace.steps)
         spawned = len(trace.tasks) - 1  # the scenario's root task only waits for its children
         self.most_tasks = max(self.most_tasks, spawned)
-        if self.first_decisions is None:
-            self.first_decisions = decisions
-        owners: dict[tuple[str, str], int] = {}
+        touched: dict[tuple[str, str], tuple[int, bool]] = {}  # key -> (first task, written)
         for step in trace.steps:
             if step.unseen:
                 self.unseen += 1
+            if step.task != 0 and step.index > 0:
+                self.one_step_tasks = False
             if self.shared:
                 continue
             for access in step.accesses:
-                owner = owners.setdefault(access.key, step.task)
-                if owner != step.task:
+                if access.obj.startswith(_STRUCTURE):
+                    continue  # every task enters and leaves its nursery: not shared state
+                first, written = touched.get(access.key, (step.task, False))
+                written = written or access.kind != "read"
+                touched[access.key] = (first, written)
+                if first != step.task and written:
                     self.shared = True
                     break
         for cause in trace.hidden:
@@ -97,7 +106,8 @@ class Watch:
                 (
                     check,
                     f"{self.most_tasks} model tasks ran in {schedules} schedule(s), but no two of "
-                    "them ever touched the same object: if they share state, racesim cannot see "
+                    "them ever touched the same object with one of them changing it: if they "
+                    "share state, racesim cannot see "
                     "it and 'clean' means nothing. Instrument the modules that hold the state "
                     "(instrument=['myapp']) or mark its classes with @sim.tracked; "
                     + _silence(check)
@@ -107,13 +117,13 @@ class Watch:
         if self.unseen and not failed and strategy.startswith("dpor"):
             check = HealthCheck.unseen_code
             found.append((check, f"{self.unseen_sentence()} {_silence(check).capitalize()}."))
-        if self.most_tasks >= 2 and self.first_decisions == 0 and not failed:
+        if self.most_tasks >= 2 and self.one_step_tasks and not failed:
             check = HealthCheck.no_checkpoint
             found.append(
                 (
                     check,
-                    f"the scenario's {self.most_tasks} tasks never reached a checkpoint while "
-                    "another task could run, so there was nothing to interleave: add the "
+                    f"the scenario's {self.most_tasks} tasks each ran to its end without reaching "
+                    "a checkpoint, so only whole tasks could be reordered: add the "
                     "`await` the real code would make (e.g. `await trio.sleep(0)`) where tasks "
                     f"can be preempted; {_silence(check)}.",
                 )

@@ -80,6 +80,7 @@ _PURE_BUILTINS = frozenset(
 )  # fmt: skip
 _SEEN_DIRS = (os.path.dirname(trio.__file__) + os.sep, os.path.dirname(__file__) + os.sep)
 _SEEN_FILES = frozenset({functools.__file__, contextlib.__file__})
+_PYTEST_ASSERTION = os.sep + os.path.join("_pytest", "assertion") + os.sep
 _SEEN_MODULES = frozenset(
     {"builtins", "math", "operator", "_operator", "_abc", "abc", "_functools"}
 )
@@ -327,6 +328,7 @@ def _code_hidden(code: types.CodeType) -> str | None:
             or filename in _SEEN_FILES
             or filename.startswith(("<attrs generated", "<frozen"))
             or "outcome" + os.sep in filename
+            or _PYTEST_ASSERTION in filename  # formats a failed assert's message, touches nothing
         )
     if verdict:
         return None

@@ -418,3 +418,33 @@ def test_junit_properties_carry_statistics_and_token(pytester: pytest.Pytester) 
     assert "racesim_token" not in properties["test_locked"]
     assert properties["test_lost_update"]["racesim_token"] == token
     assert properties["test_lost_update"]["racesim_exit_reason"] == "failure_limit"
+
+
+def test_a_test_without_any_decorator_fails_under_the_default_strategy_and_replays(
+    pytester: pytest.Pytester,
+) -> None:
+    plain = COUNTER.replace("@sim.tracked\n", "")
+    pytester.makeini(INI)
+    pytester.makepyfile(
+        test_plain=textwrap.dedent(plain)
+        + textwrap.dedent(
+            """
+            @pytest.mark.racesim
+            async def test_lost_update():
+                counter = Counter()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(increment, counter)
+                    nursery.start_soon(increment, counter)
+                assert counter.value == 2, f"lost update: {counter.value}"
+            """
+        )
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["racesim: assertion in schedule * (strategy dpor*", "*lost update: 1*"]
+    )
+    token = _token(result)
+    replayed = pytester.runpytest(f"--racesim-replay={token}")
+    replayed.assert_outcomes(failed=1)
+    replayed.stdout.fnmatch_lines(["*in the replayed schedule*", "*lost update: 1*"])
