@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import math
 import random
 import sys
@@ -54,7 +55,7 @@ STATE_FEATURES = (
     "deque_insert",  # a tracked deque: insert(0, x) and append
     "set_intersection_update",  # a tracked set: intersection_update and add
     "list_imul_alias",  # `alias = box.l; alias *= 2`
-    "alias",  # `box.bridge = box.delivered; box.bridge.append(x)`
+    "alias",  # a plain list `delivered` and `box.bridge = delivered; box.bridge.append(x)`
     "untracked",  # an attribute of a plain object
     "global",  # a module global (`global G`) and a module-level dict
     "closure",  # a closure cell (`nonlocal c`)
@@ -175,9 +176,9 @@ _CONTAINER_OPS: dict[str, list[tuple[str, ...]]] = {
         ("log.append(len(box.l))",),
     ],
     "alias": [
-        ("box.bridge = box.delivered", "box.bridge.append({k})"),
-        ("box.delivered.append({k})",),
-        ("log.append((len(box.delivered), box.bridge is box.delivered))",),
+        ("box.bridge = delivered", "box.bridge.append({k})"),
+        ("delivered.append({k})",),
+        ("log.append((len(delivered), box.bridge is delivered))",),
     ],
     "global": [
         ('REG["n"] = REG.get("n", 0) + {k}',),
@@ -430,7 +431,7 @@ def _emit(
     if "list_imul_alias" in used:
         box_attrs.append("self.l = [1]")
     if "alias" in used:
-        box_attrs += ["self.delivered = []", "self.bridge = None"]
+        box_attrs.append("self.bridge = None")
     if box_attrs:
         out += [*decorator, "class Box:", "    def __init__(self):"]
         out += ["        " + line for line in box_attrs] + ["", ""]
@@ -452,6 +453,8 @@ def _emit(
     if "untracked" in used:
         body.append("plain = Plain()")
     body.append("c = 0")
+    if "alias" in used:
+        body.append("delivered = []")
     if "lock" in used:
         body.append("lock = trio.Lock()")
     if "semaphore" in used:
@@ -494,7 +497,7 @@ def _emit(
     if "list_imul_alias" in used:
         snapshot.append("tuple(box.l)")
     if "alias" in used:
-        snapshot += ["tuple(box.delivered)", "box.bridge is box.delivered"]
+        snapshot += ["tuple(delivered)", "box.bridge is delivered"]
     if "class_default" in used:
         snapshot.append("flags.ready")
     if "slots" in used:
@@ -535,6 +538,14 @@ def _emit(
 
 
 # -- running -----------------------------------------------------------------------------------------
+
+
+def automatic_footprints(module: ModuleType) -> dict[str, Any]:
+    """The ``run_once`` arguments that record the program's accesses without decorators (issue 11:
+    ``instrument=``). Empty while racesim's ``run_once`` has no such argument."""
+    if "instrument" in inspect.signature(run_once).parameters:
+        return {"instrument": (module.__name__,)}
+    return {}
 
 
 def failure_of(outcome: Outcome) -> tuple[str, tuple[str, ...]] | None:
