@@ -179,6 +179,7 @@ _CONTAINER_OPS: dict[str, list[tuple[str, ...]]] = {
         ("box.bridge = delivered", "box.bridge.append({k})"),
         ("delivered.append({k})",),
         ("log.append((len(delivered), box.bridge is delivered))",),
+        ("log.append((type(box.bridge).__name__, repr(box.bridge), box.bridge == delivered))",),
     ],
     "global": [
         ('REG["n"] = REG.get("n", 0) + {k}',),
@@ -489,15 +490,15 @@ def _emit(
     if "tracked" in used:
         snapshot.append("box.a")
     if "nested" in used:
-        snapshot.append('tuple(box.d["k"])')
+        snapshot += ['tuple(box.d["k"])', "type(box.d).__name__"]
     if "deque_insert" in used:
-        snapshot.append("tuple(box.q)")
+        snapshot += ["tuple(box.q)", "type(box.q).__name__"]
     if "set_intersection_update" in used:
-        snapshot.append("tuple(sorted(box.s))")
+        snapshot += ["tuple(sorted(box.s))", "type(box.s).__name__"]
     if "list_imul_alias" in used:
-        snapshot.append("tuple(box.l)")
+        snapshot += ["tuple(box.l)", "type(box.l).__name__"]
     if "alias" in used:
-        snapshot += ["tuple(delivered)", "box.bridge is delivered"]
+        snapshot += ["tuple(delivered)", "box.bridge is delivered", "type(box.bridge).__name__"]
     if "class_default" in used:
         snapshot.append("flags.ready")
     if "slots" in used:
@@ -602,12 +603,15 @@ def run_program(module: ModuleType, strategy: Any, **run: Any) -> tuple[object, 
     return snapshot, failure_of(outcome), outcome
 
 
-def replay_program(module: ModuleType, schedule: Schedule, **run: Any) -> tuple[object, object]:
-    """``(snapshot, failure_of)`` of ``module`` run under exactly ``schedule``."""
+def replay_program(
+    module: ModuleType, schedule: Schedule, **run: Any
+) -> tuple[object, object, Outcome]:
+    """``(snapshot, failure_of, outcome)`` of ``module`` run under exactly ``schedule`` (raises
+    ``ReplayDivergence`` when the program no longer follows it)."""
     strategy = ReplayStrategy(schedule)
     strategy.new_execution()
     snapshot, failure, outcome = run_program(
         module, strategy, mode=schedule.mode, explore_time=schedule.explore_time, **run
     )
     strategy.execution_finished(outcome.trace, outcome.schedule)
-    return snapshot, failure
+    return snapshot, failure, outcome

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import collections
 import inspect
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,9 @@ from programs import (
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from types import ModuleType
+
+    from sim._schedule import Schedule
 
     from programs import Outcomes
 
@@ -54,7 +58,7 @@ def _describe(program: Program, expected: Outcomes, found: Outcomes) -> str:
 
 
 def _dpor_matches_dfs(directory: Path, knobs: Knobs, wanted: int, **run: object) -> None:
-    mismatches: list[tuple[int, str, Program]] = []
+    mismatches: list[tuple[Program, str]] = []
     compared = skipped = seed = 0
     while compared < wanted:
         program = generate(seed, knobs)
@@ -69,16 +73,23 @@ def _dpor_matches_dfs(directory: Path, knobs: Knobs, wanted: int, **run: object)
         found = outcomes(module, DporStrategy(), limit=DFS_LIMIT, **args)
         assert found.exhausted
         if found.reached != expected.reached:
-            mismatches.append((len(program.source), _describe(program, expected, found), program))
+            mismatches.append((program, _describe(program, expected, found)))
     assert skipped <= wanted // 10, f"{skipped} programs exceeded {DFS_LIMIT} dfs schedules"
     if mismatches:
-        smallest = min(mismatches, key=lambda item: item[0])[2]
-        lines = [item[1] for item in mismatches]
-        raise AssertionError(
-            f"dpor missed outcomes on {len(mismatches)} of {compared} programs:\n"
-            + "\n".join(lines)
-            + f"\n\nthe smallest (seed {smallest.seed}):\n{smallest.source}"
-        )
+        pytest.fail(_report("dpor missed outcomes", compared, mismatches))
+
+
+def _report(what: str, total: int, found: list[tuple[Program, str]]) -> str:
+    """The failure message: how many, which features they use, the first few, the smallest."""
+    tally = collections.Counter(f for program, _ in found for f in program.features)
+    smallest = min((program for program, _ in found), key=lambda program: len(program.source))
+    return (
+        f"{what} on {len(found)} of {total} programs; features of those programs: "
+        + ", ".join(f"{feature} {count}" for feature, count in tally.most_common())
+        + "\n"
+        + "\n".join(line for _, line in found[:10])
+        + f"\n\nthe smallest (seed {smallest.seed}):\n{smallest.source}"
+    )
 
 
 def test_dpor_reaches_every_outcome_dfs_reaches_on_generated_programs(directory: Path) -> None:
@@ -99,6 +110,12 @@ ON_OFF_PROGRAMS = 100
 ON_OFF_SCHEDULES = 6
 
 
+def _observe(module: ModuleType, schedule: Schedule, **run: object) -> tuple[object, ...]:
+    """What a run shows: end state, failure kind and message, and the order the tasks ran in."""
+    snapshot, _, outcome = replay_program(module, schedule, **run)
+    return (snapshot, outcome.kind, outcome.message, outcome.trace.order())
+
+
 @pytest.mark.parametrize("mechanism", ["tracked", "tracked+automatic"])
 def test_instrumentation_never_changes_what_a_program_does(directory: Path, mechanism: str) -> None:
     """The same seed with and without ``@sim.tracked`` (and, for ``tracked+automatic``, with
@@ -108,7 +125,7 @@ def test_instrumentation_never_changes_what_a_program_does(directory: Path, mech
         assert "instrument" in inspect.signature(run_once).parameters, (
             "run_once has no instrument= argument yet (issue 11: automatic footprints)"
         )
-    differences: list[str] = []
+    differences: list[tuple[Program, str]] = []
     for seed in range(ON_OFF_PROGRAMS):
         plain = generate(seed, Knobs(decorate=False)).load(directory, "off")
         program = generate(seed, Knobs(decorate=True))
@@ -118,21 +135,22 @@ def test_instrumentation_never_changes_what_a_program_does(directory: Path, mech
             plain, RandomStrategy(seed=seed), limit=ON_OFF_SCHEDULES, keep_schedules=True
         ).schedules
         for schedule in schedules:
-            off = replay_program(plain, schedule)
+            off = _observe(plain, schedule)
             try:
-                on = replay_program(instrumented, schedule, **on_args)
+                on = _observe(instrumented, schedule, **on_args)
             except ReplayDivergence as error:
                 on = ("diverged", str(error))
             if on != off:
                 differences.append(
-                    f"seed {seed} ({', '.join(sorted(program.features))}): "
-                    f"without instrumentation {off!r}, with it {on!r}"
+                    (
+                        program,
+                        f"seed {seed} ({', '.join(sorted(program.features))}): "
+                        f"without instrumentation {off!r}, with it {on!r}",
+                    )
                 )
                 break
-    assert not differences, (
-        f"instrumentation changed the outcome of {len(differences)} of {ON_OFF_PROGRAMS} "
-        "programs:\n" + "\n".join(differences)
-    )
+    if differences:
+        pytest.fail(_report("instrumentation changed the outcome", ON_OFF_PROGRAMS, differences))
 
 
 # -- the generator itself ------------------------------------------------------------------------------
@@ -161,6 +179,16 @@ def test_generated_programs_use_every_feature_and_reach_every_kind_of_outcome(
             reached = outcomes(module, DfsStrategy(), limit=25).reached
             kinds |= {failure[0] if failure else None for _, failure in reached}  # type: ignore[index]
     assert kinds == {None, "assertion", "exception", "deadlock"}
+
+
+def test_a_schedule_decides_the_outcome_whatever_trio_s_own_seed(directory: Path) -> None:
+    """The reference is only a reference if a program is a function of its schedule."""
+    for seed in range(60):
+        module = generate(seed).load(directory)
+        found = outcomes(module, RandomStrategy(seed=seed), limit=4, keep_schedules=True)
+        for schedule in found.schedules:
+            runs = {_observe(module, schedule, seed=trio_seed) for trio_seed in (0, 1, 7)}
+            assert len(runs) == 1, f"seed {seed}: {runs}"
 
 
 def test_unknown_features_are_refused() -> None:
