@@ -21,7 +21,13 @@ Programs terminate by construction: every wait (Event, Condition, channel receiv
 once. ``Knobs(deadlocks=True)`` drops some of those deadlines, so ``deadlock`` becomes an outcome.
 Knobs also choose the features, the sizes, virtual-time sleeps (``timers``, for ``explore_time``)
 and whether the tracked classes carry ``@sim.tracked`` at all (``decorate``), so one seed gives the
-same program with and without instrumentation.
+same program with and without instrumentation. Typical use::
+
+    module = generate(7, Knobs(timers=True)).load(tmp_path)
+    reference = outcomes(module, DfsStrategy(preemption_bound=1), explore_time=True)
+    assert outcomes(module, DporStrategy(preemption_bound=1), explore_time=True).reached == (
+        reference.reached
+    )
 """
 
 from __future__ import annotations
@@ -70,7 +76,8 @@ SYNC_FEATURES = (
     "cancel_deadline",  # a shared CancelScope: entered by one task, its deadline set by another
     "agen",  # async generators, run to the end or closed with contextlib.aclosing
 )
-#: opt-in: an async generator abandoned after ``break`` (finalised by trio, outside the schedule)
+#: opt-in: an async generator abandoned after ``break`` (finalised by trio, outside the schedule;
+#: trio warns with a ResourceWarning, which a test must filter)
 OPT_IN_FEATURES = ("agen_finalizer",)
 ALL_FEATURES = frozenset(STATE_FEATURES + SYNC_FEATURES + OPT_IN_FEATURES)
 DEFAULT_FEATURES = frozenset(STATE_FEATURES + SYNC_FEATURES)
