@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import collections
 import inspect
+import pickle
 from typing import TYPE_CHECKING
 
 import pytest
 
+import sim
 from sim._run import run_once
 from sim.strategies import DfsStrategy, DporStrategy, RandomStrategy, ReplayDivergence
 
@@ -151,6 +153,25 @@ def test_instrumentation_never_changes_what_a_program_does(directory: Path, mech
                 break
     if differences:
         pytest.fail(_report("instrumentation changed the outcome", ON_OFF_PROGRAMS, differences))
+
+
+@sim.tracked
+class Holder:
+    def __init__(self) -> None:
+        self.items: object = None
+
+
+@pytest.mark.parametrize(
+    "container", [[1], {"k": 1}, {1}, collections.deque([1])], ids=lambda c: type(c).__name__
+)
+def test_a_container_assigned_to_a_tracked_attribute_is_the_same_object(container: object) -> None:
+    """The minimal case of the property above (issue 11: no copies, no wrappers)."""
+    holder = Holder()
+    holder.items = container
+    assert holder.items is container
+    assert type(holder.items) is type(container)
+    assert repr(holder.items) == repr(container)
+    assert type(pickle.loads(pickle.dumps(holder.items))) is type(container)
 
 
 # -- the generator itself ------------------------------------------------------------------------------
