@@ -54,6 +54,7 @@ from ._schedule import Schedule
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from types import TracebackType
 
     from .strategies._protocol import Strategy
 
@@ -101,9 +102,18 @@ def _classify(error: BaseException) -> tuple[str, str, str]:
     kind = "assertion" if isinstance(primary, AssertionError) else "exception"
     message = "; ".join(_describe(leaf) for leaf in leaves)
     details = "".join(
-        "".join(traceback.format_exception(type(leaf), leaf, leaf.__traceback__)) for leaf in leaves
+        "".join(traceback.format_exception(type(leaf), leaf, _user_traceback(leaf)))
+        for leaf in leaves
     )
     return kind, message, details
+
+
+def _user_traceback(error: BaseException) -> TracebackType | None:
+    """The traceback without racesim's root wrapper (:meth:`Watch.root`) on top."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code is Watch.root.__code__:
+        tb = tb.tb_next
+    return tb
 
 
 class InsideTrioRun(RuntimeError):

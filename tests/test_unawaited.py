@@ -84,6 +84,7 @@ def test_never_awaited_coroutine_is_an_unawaited_failure_naming_it_and_its_line(
     # the assertion it caused is told too, after the cause
     assert "the run also failed (assertion)" in failure.details
     assert "the registry was never wired" in failure.details
+    assert "_run.py" not in failure.details  # racesim's root wrapper is not the user's code
     run = sim.replay(forgets_await, failure.token)
     assert run.failure is not None
     assert (run.failure.kind, run.failure.message) == ("unawaited", failure.message)
