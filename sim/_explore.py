@@ -64,7 +64,7 @@ class ExitReason(enum.Enum):
 class Failure:
     """A failing run, shrunk, with everything needed to replay and explain it."""
 
-    kind: str  #: assertion | exception | deadlock | livelock | order | race
+    kind: str  #: assertion | exception | deadlock | livelock | unawaited | order | race
     message: str
     token: str
     seed: int | None  #: execution seed (randomised strategies), None for systematic ones

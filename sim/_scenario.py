@@ -9,7 +9,7 @@ examples in ``scenarios/README.md``)::
     description = "..."
     system = "agent_registry"
     variant = "legacy"
-    expect = "race"            # or "clean"
+    expect = "race"            # or "clean", or "unawaited"
     properties = ["wiring"]    # optional: the end-state properties asserted (default: all)
     [workload]                 # the system's parameters
     [explore]                  # default exploration: strategy, max_schedules, seed,
@@ -52,11 +52,19 @@ if TYPE_CHECKING:
 #: Where systems are looked up by name.
 SYSTEMS_MODULE = "system_under_test"
 #: Failure kinds racesim reports (what ``[expect_failure] kinds`` may list).
-FAILURE_KINDS: tuple[str, ...] = ("assertion", "exception", "order", "race", "deadlock", "livelock")
+FAILURE_KINDS: tuple[str, ...] = (
+    "assertion",
+    "exception",
+    "order",
+    "race",
+    "deadlock",
+    "livelock",
+    "unawaited",
+)
 #: Exploration modes.
 MODES: tuple[str, ...] = ("free", "batch")
 #: Verdicts a scenario may expect.
-EXPECTS: tuple[str, ...] = ("race", "clean")
+EXPECTS: tuple[str, ...] = ("race", "clean", "unawaited")
 #: Directories ``discover`` never descends into for scenarios.
 SKIPPED_DIRECTORIES: frozenset[str] = frozenset({"reported"})
 
@@ -141,7 +149,7 @@ class Scenario:
     description: str
     system: str
     variant: str
-    expect: str  #: "race" or "clean"
+    expect: str  #: "race", "clean" or "unawaited" (a never-awaited coroutine is the failure)
     workload: tuple[tuple[str, Any], ...]  #: the [workload] table, sorted by key
     properties: tuple[str, ...] | None  #: asserted properties (None: the system's default)
     explore_settings: ExploreSettings
@@ -398,15 +406,22 @@ def load_scenario(path: str | Path) -> Scenario:
     if "expect_failure" in data:
         checker = _Checker(path, _table(path, data, "expect_failure"), "expect_failure")
         checker.only(_EXPECT_FAILURE_KEYS)
-        if expect != "race":
+        if expect == "clean":
             raise ScenarioError(
                 f"{path}: [expect_failure]: only race scenarios expect a failure, and this one "
                 'expects "clean"; remove [expect_failure] or set expect = "race"'
             )
-        expect_failure = ExpectFailure(
-            kinds=checker.strings("kinds", choices=FAILURE_KINDS),
-            mentions=checker.strings("mentions"),
-        )
+        kinds = checker.strings("kinds", choices=FAILURE_KINDS)
+        if expect == "unawaited" and kinds not in ((), ("unawaited",)):
+            raise checker.fail(
+                "kinds",
+                f"an unawaited scenario expects kind 'unawaited', got {list(kinds)}",
+                'remove kinds or write kinds = ["unawaited"]',
+            )
+        expect_failure = ExpectFailure(kinds=kinds, mentions=checker.strings("mentions"))
+    if expect == "unawaited" and (expect_failure is None or not expect_failure.kinds):
+        mentions = expect_failure.mentions if expect_failure is not None else ()
+        expect_failure = ExpectFailure(kinds=("unawaited",), mentions=mentions)
 
     scenario = Scenario(
         name=path.stem,

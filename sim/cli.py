@@ -273,20 +273,27 @@ def expectation(
 ) -> tuple[str, bool, Failure | None]:
     """``(verdict, as expected, the failure to report)`` for a scenario's exploration."""
     failures = result.failures
-    if scenario.expect == "race":
+    if scenario.expect != "clean":
         if not failures:
-            return ("no race found" + (" (exhausted)" if result.exhausted else ""), False, None)
+            what = "no unawaited coroutine" if scenario.expect == "unawaited" else "no race"
+            return (f"{what} found" + (" (exhausted)" if result.exhausted else ""), False, None)
         wanted = scenario.expect_failure
         for failure in failures:
             if wanted is None or wanted.matches(failure):
-                return (f"race found ({failure.kind})", True, failure)
+                return (_found(failure), True, failure)
         expected = wanted.describe() if wanted is not None else "a failure"
         return (f"other failure ({failures[0].kind}; expected {expected})", False, failures[0])
     if failures:
-        return (f"race found ({failures[0].kind})", False, failures[0])
+        return (_found(failures[0]), False, failures[0])
     if result.exhausted:
         return ("clean", True, None)
     return ("clean (not exhausted)", not promised, None)
+
+
+def _found(failure: Failure) -> str:
+    if failure.kind == "unawaited":
+        return "unawaited coroutine found"
+    return f"race found ({failure.kind})"
 
 
 _progress_queue: Any = None
@@ -803,7 +810,7 @@ def _show_replay(
         if trace is not None:
             out.write("\n" + render_trace(trace) + "\n")
         verdict = "passes now"
-    matches = (failure is not None) == (scenario.expect == "race")
+    matches = (failure is not None) == (scenario.expect != "clean")
     result = _report.ScenarioResult(
         command="replay",
         scenario=_info(scenario),

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import inspect
 import math
 import random
 import sys
@@ -550,10 +549,8 @@ def _emit(
 
 def automatic_footprints(module: ModuleType) -> dict[str, Any]:
     """The ``run_once`` arguments that record the program's accesses without decorators (issue 11:
-    ``instrument=``). Empty while racesim's ``run_once`` has no such argument."""
-    if "instrument" in inspect.signature(run_once).parameters:
-        return {"instrument": (module.__name__,)}
-    return {}
+    ``instrument=``)."""
+    return {"instrument": (module.__name__,)}
 
 
 def failure_of(outcome: Outcome) -> tuple[str, tuple[str, ...]] | None:
