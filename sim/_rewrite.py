@@ -12,7 +12,8 @@ source                              rewritten
 ``x.a`` (load)                      ``__rs_get__(x, "a")`` — records, then ``getattr``
 ``x.a = v`` / ``del x.a``           ``__rs_obj__(x, "a", W).a = v`` — records, returns ``x``
 ``x.a += v``                        ``__rs_obj__(x, "a", AUG).a += v`` (also the value in place)
-``x[k]`` (any context)              ``__rs_item__(x, kind)[k]`` — the container's contents
+``x[k]`` (any context)              ``__rs_item__(x, kind)[k]`` — the container's contents (a
+                                    loaded item is passed to ``__rs_use__``: nested containers)
 ``f(...)``                          ``__rs_call__(f)(...)`` — marks the step *unseen* when ``f``
                                     is code racesim cannot see
 global / closure name load          ``__rs_name__(key, name, value)``
@@ -333,6 +334,8 @@ class Rewriter(ast.NodeTransformer):
             _call("__rs_item__", self.visit(node.value), ast.Constant(kind)), node
         )
         node.slice = self.visit(node.slice)
+        if kind == READ:  # ``d["k"]`` may be a container whose contents the caller reads
+            return ast.copy_location(_call("__rs_use__", node, ast.Constant(READ)), node)
         return node
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
