@@ -116,7 +116,7 @@ class Watch:
             )
         if self.unseen and not failed and strategy.startswith("dpor"):
             check = HealthCheck.unseen_code
-            found.append((check, f"{self.unseen_sentence()} {_silence(check).capitalize()}."))
+            found.append((check, f"{self.unseen_sentence()} S{_silence(check)[1:]}."))
         if self.most_tasks >= 2 and self.one_step_tasks and not failed:
             check = HealthCheck.no_checkpoint
             found.append(

@@ -14,9 +14,18 @@ from sim.strategies import DfsStrategy
 
 from models import abba, lost_update, sleeper, spinner, three_increments, workers
 
+#: pure-checkpoint workers share nothing, on purpose
+NOTHING_SHARED = sim.HealthCheck.nothing_shared
+
 
 def test_dfs_enumerates_all_70_schedules_of_two_tasks_with_three_checkpoints() -> None:
-    result = sim.explore(workers(2, 3), strategy="dfs", max_schedules=10_000, races=False)
+    result = sim.explore(
+        workers(2, 3),
+        strategy="dfs",
+        max_schedules=10_000,
+        races=False,
+        suppress_health_check=[NOTHING_SHARED],
+    )
     assert result.schedules_run == math.comb(8, 4) == 70
     assert result.distinct_orders == 70
     assert result.exhausted is True
@@ -25,7 +34,13 @@ def test_dfs_enumerates_all_70_schedules_of_two_tasks_with_three_checkpoints() -
 
 
 def test_dfs_enumerates_all_1680_schedules_of_three_tasks_with_two_checkpoints() -> None:
-    result = sim.explore(workers(3, 2), strategy="dfs", max_schedules=10_000, races=False)
+    result = sim.explore(
+        workers(3, 2),
+        strategy="dfs",
+        max_schedules=10_000,
+        races=False,
+        suppress_health_check=[NOTHING_SHARED],
+    )
     expected = math.factorial(9) // math.factorial(3) ** 3
     assert result.schedules_run == expected == 1680
     assert result.distinct_orders == expected
@@ -35,7 +50,12 @@ def test_dfs_enumerates_all_1680_schedules_of_three_tasks_with_two_checkpoints()
 def test_batch_mode_only_permutes_within_trio_batches() -> None:
     # Both workers are runnable at every batch: 4 batches of 2 steps, each in either order.
     result = sim.explore(
-        workers(2, 3), strategy="dfs", mode="batch", max_schedules=10_000, races=False
+        workers(2, 3),
+        strategy="dfs",
+        mode="batch",
+        max_schedules=10_000,
+        races=False,
+        suppress_health_check=[NOTHING_SHARED],
     )
     assert result.schedules_run == 2**4
     assert result.exhausted is True
