@@ -27,7 +27,7 @@ import attrs
 
 from . import _settings
 from ._run import Outcome, run_once
-from ._schedule import Schedule, decode
+from ._schedule import TOKEN_VERSION, Schedule, decode, token_version
 from .strategies import resolve
 from .strategies.replay import ReplayStrategy
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     import networkx as nx
 
+    from ._drift import ReplayReport
     from ._order import Order
     from ._trace import Trace
     from .strategies._protocol import Strategy
@@ -136,6 +137,8 @@ class Run:
     failure: Failure | None
     trace: Trace
     schedule: Schedule
+    #: how a replay of an ``rs2`` token ended and what drifted (None for ``rs1`` tokens)
+    report: ReplayReport | None = None
 
 
 #: How many distinct step orders an exploration remembers (as 8-byte digests, ~0.1 KB each).
@@ -316,6 +319,9 @@ def explore(
                 budget=settings.shrink_runs,
                 max_steps=settings.max_steps,
             )
+        failure = seal(
+            scenario, failure, requires=requires, races=races, max_steps=settings.max_steps
+        )
         failures.append(failure)
         if len(failures) >= settings.max_failures:
             exit_reason = ExitReason.FAILURE_LIMIT
@@ -366,6 +372,48 @@ def replay_schedule(
     return Run(failure=failure, trace=outcome.trace, schedule=outcome.schedule)
 
 
+def seal(
+    scenario: ScenarioFn,
+    failure: Failure,
+    *,
+    requires: Order | None,
+    races: bool,
+    max_steps: int | None = None,
+) -> Failure:
+    """``failure`` with an ``rs2`` token: its schedule is run once more, exactly, noting where each
+    chosen task waited and which user code ran, and sealed with the failure it shows. A run that
+    does not fail the same way again (a scenario that is not deterministic) keeps its token."""
+    from ._anchor import CodeCollector, code_table, failure_signature, identity_of
+    from ._schedule import Anchored
+    from .strategies.replay import AnchoringReplay
+
+    settings = _settings.from_env(max_steps=max_steps)
+    strategy = AnchoringReplay(failure.schedule)
+    strategy.new_execution()
+    with CodeCollector() as ran:
+        outcome = run_once(
+            scenario,
+            strategy,
+            mode=failure.schedule.mode,
+            max_steps=settings.max_steps,
+            explore_time=failure.schedule.explore_time,
+        )
+    strategy.execution_finished(outcome.trace, outcome.schedule)
+    verdict = judge(outcome, requires, races)
+    if verdict is None or verdict[0] != failure.kind:
+        return failure
+    schedule = strategy.anchored(outcome.trace, outcome.schedule)
+    table, _ = code_table(ran.codes)
+    token = Anchored(
+        identity_of(scenario),
+        schedule,
+        table,
+        verdict[0],
+        failure_signature(verdict[0], verdict[1], verdict[4]),
+    ).encode()
+    return attrs.evolve(failure, token=token, schedule=schedule)
+
+
 def replay(
     scenario: ScenarioFn,
     token: str,
@@ -374,16 +422,55 @@ def replay(
     races: bool = True,
     max_steps: int | None = None,
 ) -> Run:
-    """Re-run ``scenario`` exactly as the token says. Raises :class:`TokenMismatch` when the token
-    belongs to another scenario or version, :class:`ReplayDivergence` when the scenario's code no
-    longer follows the recorded decisions."""
-    fingerprint = fingerprint_of(scenario)
-    schedule = decode(token, fingerprint)
-    return replay_schedule(
-        scenario,
-        schedule,
-        requires=requires,
-        races=races,
-        fingerprint=fingerprint,
-        max_steps=max_steps,
+    """Re-run ``scenario`` as the token says. Raises :class:`TokenMismatch` when the token belongs
+    to another scenario (or other parameters). An ``rs2`` token is followed by intent, through
+    changes to the code: ``run.report`` says how it ended (reproduces / passes now / a different
+    failure / cannot tell) and what drifted. An ``rs1`` token replays exactly or raises
+    :class:`ReplayDivergence` where the scenario no longer follows it."""
+    if token_version(token) == TOKEN_VERSION:
+        fingerprint = fingerprint_of(scenario)
+        schedule = decode(token, fingerprint)
+        return replay_schedule(
+            scenario,
+            schedule,
+            requires=requires,
+            races=races,
+            fingerprint=fingerprint,
+            max_steps=max_steps,
+        )
+    from ._anchor import CodeCollector, code_table, compare_code, failure_signature, identity_of
+    from ._drift import ReplayReport
+    from ._schedule import decode_any
+    from .strategies.replay import IntentReplay
+
+    settings = _settings.from_env(max_steps=max_steps)
+    recorded = decode_any(token, identity_of(scenario))
+    strategy = IntentReplay(recorded.schedule)
+    strategy.new_execution()
+    with CodeCollector() as ran:
+        outcome = run_once(
+            scenario,
+            strategy,
+            mode=recorded.schedule.mode,
+            max_steps=settings.max_steps,
+            explore_time=recorded.schedule.explore_time,
+        )
+    strategy.execution_finished(outcome.trace, outcome.schedule)
+    verdict = judge(outcome, requires, races)
+    table, names = code_table(ran.codes)
+    report = ReplayReport.of(
+        strategy,
+        compare_code(recorded.code, table, names),
+        recorded_kind=recorded.kind,
+        recorded_signature=recorded.signature,
+        kind=verdict[0] if verdict is not None else None,
+        signature=failure_signature(verdict[0], verdict[1], verdict[4]) if verdict else 0,
     )
+    failure = None
+    if verdict is not None:
+        failure = failure_from(scenario, outcome, verdict, fingerprint="", strategy="replay")
+        if report.exact:
+            failure = attrs.evolve(failure, token=token)
+        else:  # a fresh token for the run as it went now
+            failure = seal(scenario, failure, requires=requires, races=races, max_steps=max_steps)
+    return Run(failure=failure, trace=outcome.trace, schedule=outcome.schedule, report=report)
