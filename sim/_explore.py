@@ -32,6 +32,7 @@ from .strategies import resolve
 from .strategies.replay import ReplayStrategy
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Awaitable, Callable
 
     import networkx as nx
@@ -241,10 +242,13 @@ def explore(
     max_failures: int | None = None,
     shrink: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> Result:
     """Explore interleavings of ``scenario`` (``async def scenario() -> None`` in plain trio).
 
-    Returns a :class:`Result`; every failure in it is shrunk and carries a replay token.
+    Returns a :class:`Result`; every failure in it is shrunk and carries a replay token. With
+    ``checkpoint=FILE`` the exploration resumes from FILE when it exists and saves its progress
+    there (see :mod:`sim._checkpoint`): pieces run the schedules of one uninterrupted exploration.
     """
     if mode not in ("free", "batch"):
         raise ValueError(f"mode must be 'free' or 'batch', not {mode!r}")
@@ -263,7 +267,36 @@ def explore(
     first_failure_at: int | None = None
     started = time.monotonic()
     exit_reason = ExitReason.MAX_SCHEDULES
+    if checkpoint is not None:
+        from . import _checkpoint
+
+        resume_key = _checkpoint.key_of(
+            scenario=_identity(scenario),
+            strategy=chosen.describe() if hasattr(chosen, "describe") else chosen.name,
+            seed=seed,
+            preemption_bound=preemption_bound,
+            mode=mode,
+            explore_time=explore_time,
+            races=races,
+            requires=requires.describe() if requires is not None else None,
+            max_steps=settings.max_steps,
+            shrink=shrink and settings.shrink_runs,
+        )
+        progress = _checkpoint.load(checkpoint, resume_key)
+        if progress is None:
+            progress = _checkpoint.Progress(chosen, failures, seen_keys, orders, 0, None, 0.0)
+        chosen, failures, seen_keys, orders = (
+            progress.strategy,
+            progress.failures,
+            progress.seen_keys,
+            progress.orders,
+        )
+        schedules, first_failure_at = progress.schedules, progress.first_failure_at
+        saved_at = started
     while True:
+        if checkpoint is not None and time.monotonic() - saved_at >= _checkpoint.SAVE_EVERY:
+            _save_progress(checkpoint, resume_key, progress, schedules, first_failure_at, started)
+            saved_at = time.monotonic()
         if schedules >= settings.max_schedules:
             exit_reason = ExitReason.MAX_SCHEDULES
             break
@@ -327,6 +360,10 @@ def explore(
             exit_reason = ExitReason.FAILURE_LIMIT
             break
     exhausted = exit_reason is ExitReason.EXHAUSTED and bool(getattr(chosen, "exhaustive", False))
+    elapsed = time.monotonic() - started
+    if checkpoint is not None:
+        _save_progress(checkpoint, resume_key, progress, schedules, first_failure_at, started)
+        elapsed += progress.elapsed
     return Result(
         failures=failures,
         schedules_run=schedules,
@@ -334,10 +371,36 @@ def explore(
         exit_reason=exit_reason,
         first_failure_at=first_failure_at,
         strategy=chosen.describe() if hasattr(chosen, "describe") else chosen.name,
-        elapsed=time.monotonic() - started,
+        elapsed=elapsed,
         distinct_orders=len(orders),
         fingerprint=fingerprint,
     )
+
+
+def _identity(scenario: Callable[..., Any]) -> str:
+    from ._anchor import identity_of
+
+    return identity_of(scenario)
+
+
+def _save_progress(
+    path: str | os.PathLike[str],
+    key: str,
+    progress: Any,
+    schedules: int,
+    first_failure_at: int | None,
+    started: float,
+) -> None:
+    """Save the loop's books (the strategy and collections are shared with ``progress``)."""
+    from . import _checkpoint
+
+    piece = attrs.evolve(
+        progress,
+        schedules=schedules,
+        first_failure_at=first_failure_at,
+        elapsed=progress.elapsed + time.monotonic() - started,
+    )
+    _checkpoint.save(path, key, piece)
 
 
 def replay_schedule(
