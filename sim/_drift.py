@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._anchor import CodeChanges
-
 if TYPE_CHECKING:
+    from ._anchor import CodeChanges
     from .strategies.replay import IntentReplay
 
 #: The least fraction of recorded decisions a passing replay must have applied to say "passes now".

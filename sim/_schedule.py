@@ -75,9 +75,10 @@ class Decision:
     task: str
     choices: int = 0
     previous: int | None = None
-    site: Site | None = None  #: where the chosen task waited (rs2 anchors; None when unknown)
-    to_site: Site | None = None  #: where its step stopped (None when unknown)
-    label: str = ""  #: the first ``sim.note`` label of that step
+    # rs2 anchors (None / "" when unknown); not part of equality: a schedule is the choices made
+    site: Site | None = attrs.field(default=None, eq=False)  #: where the chosen task waited
+    to_site: Site | None = attrs.field(default=None, eq=False)  #: where its step stopped
+    label: str = attrs.field(default="", eq=False)  #: the first ``sim.note`` label of that step
 
     @property
     def is_preemption(self) -> bool:
@@ -145,6 +146,13 @@ class _Reader:
             if byte < 0x80:
                 return value
 
+    def fixed(self, size: int) -> int:
+        raw = self.data[self.position : self.position + size]
+        if len(raw) != size:
+            raise ValueError("truncated")
+        self.position += size
+        return int.from_bytes(raw, "big")
+
     def text(self) -> str:
         size = self.varint()
         raw = self.data[self.position : self.position + size]
@@ -205,11 +213,14 @@ class Anchored:
             _varints(body, [len(raw)])
             body += raw
         _varints(body, [len(self.code)])
-        for pair in self.code:
-            _varints(body, list(pair))
-        _varints(body, [kind, self.signature, len(sites)])
+        for name_hash, code_hash in self.code:
+            body += name_hash.to_bytes(2, "big") + code_hash.to_bytes(2, "big")
+        _varints(body, [kind])
+        body += self.signature.to_bytes(4, "big")
+        _varints(body, [len(sites)])
         for value in sites:
-            _varints(body, [strings[value.file], value.line, value.key])
+            _varints(body, [strings[value.file], value.line, value.key >> 16])
+            body += (value.key & 0xFFFF).to_bytes(2, "big")
         _varints(body, [len(self.schedule.decisions), *numbers])
         flags = (self.schedule.mode == "batch") | (self.schedule.explore_time << 1)
         return _pack(ANCHORED_VERSION, self.identity, flags, body)
@@ -217,12 +228,12 @@ class Anchored:
 
 def _decode_anchored(identity: str, flags: int, reader: _Reader) -> Anchored:
     strings = [reader.text() for _ in range(reader.varint())]
-    code = tuple((reader.varint(), reader.varint()) for _ in range(reader.varint()))
-    kind, signature = strings[reader.varint()], reader.varint()
-    sites = [
-        Site(strings[reader.varint()], reader.varint(), reader.varint())
-        for _ in range(reader.varint())
-    ]
+    code = tuple((reader.fixed(2), reader.fixed(2)) for _ in range(reader.varint()))
+    kind, signature = strings[reader.varint()], reader.fixed(4)
+    sites = []
+    for _ in range(reader.varint()):
+        file, line, high = strings[reader.varint()], reader.varint(), reader.varint()
+        sites.append(Site(file, line, (high << 16) | reader.fixed(2)))
 
     def site(number: int) -> Site | None:
         return sites[number - 1] if number else None
@@ -316,7 +327,9 @@ def decode_any(token: str, fingerprint: str | None = None) -> Anchored:
         raise TokenError(
             "the token's payload is damaged (was it cut when copied?); copy the whole token"
         ) from None
-    return Anchored(token_fingerprint, Schedule(tuple(decisions), mode=mode, explore_time=explore_time))
+    return Anchored(
+        token_fingerprint, Schedule(tuple(decisions), mode=mode, explore_time=explore_time)
+    )
 
 
 def token_fingerprint(token: str) -> str:
