@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .strategies._protocol import Choice
 
 #: The most re-runs one failure's root cause may take.
-CAUSE_RUNS = 40
+CAUSE_RUNS = 60
 
 
 @attrs.frozen
@@ -60,18 +60,17 @@ class Cause:
     instead: str = ""  #: the other failure the reversed run showed ("" when it passed)
 
     def describe(self) -> str:
-        head = (
-            f"fails when {self.first_task!r} ({self.first_site}, {self.access}) runs before "
-            f"{self.second_task!r} ({self.second_site}, {self.other})"
-        )
-        if self.verified:
-            if self.instead:
-                return (
-                    head + "; with only that order reversed this failure disappears, but the run "
-                    f"fails another way ({self.instead})"
-                )
-            return head + "; with only that order reversed, the run passes"
-        return head + "; nothing orders the two, so either order can happen"
+        first = f"{self.first_task!r} ({self.first_site}, {self.access})"
+        second = f"{self.second_task!r} ({self.second_site}, {self.other})"
+        if not self.verified:
+            return f"{first} and {second} are not ordered: either can run first"
+        head = f"fails when {first} runs before {second}"
+        if self.instead:
+            return (
+                head + "; with only that order reversed this failure disappears, but the run "
+                f"fails another way ({self.instead})"
+            )
+        return head + "; with only that order reversed, the run passes"
 
 
 @attrs.frozen
@@ -138,8 +137,8 @@ _STRUCTURAL = ("Nursery#", "CancelScope#")
 
 def candidates(trace: Trace, named: tuple[int, ...] = ()) -> list[tuple[int, int]]:
     """Orderings worth reversing: every pair of steps of different tasks with conflicting accesses
-    (trio's own nursery bookkeeping left out), the pairs of steps the failure's explanation names
-    first, then by the earlier step."""
+    (trio's own nursery bookkeeping left out); the pairs of steps the failure's explanation names
+    first, then the reversals that move fewest steps, then by position."""
     steps = trace.steps
     found: set[tuple[int, int]] = set()
     for later in steps:
@@ -151,8 +150,14 @@ def candidates(trace: Trace, named: tuple[int, ...] = ()) -> list[tuple[int, int
                     access.conflicts_with(other) for other in earlier.accesses
                 ):
                     found.add((earlier.seq, later.seq))
-    ordered = sorted(found, key=lambda pair: (pair[0] not in named and pair[1] not in named, pair))
-    return ordered
+
+    def moved(pair: tuple[int, int]) -> int:
+        task = steps[pair[1]].task
+        return sum(step.task == task for step in steps[pair[0] : pair[1] + 1])
+
+    return sorted(
+        found, key=lambda pair: (pair[0] not in named and pair[1] not in named, moved(pair), pair)
+    )
 
 
 def reversed_order(trace: Trace, first: int, second: int) -> list[str]:
@@ -255,6 +260,7 @@ def root_cause(
             changed += 1
             now = f"{verdict[0]}: {verdict[1].splitlines()[-1].lstrip('- ')}"
             causes.append(_cause(trace, first, second, verified=True, instead=now))
+    causes.sort(key=lambda cause: bool(cause.instead))  # the reversals that pass first
     return RootCause(_earliest(causes), runs, tried, changed)
 
 

@@ -77,6 +77,9 @@ class Failure:
     found_at: int = 0  #: index of the schedule that first failed
     shrunk_from: tuple[int, int] | None = None  #: (preemptions, decisions) before shrinking
     scenario_name: str = ""
+    #: the orderings whose reversal makes the failure disappear (sim._cause.RootCause), None
+    #: when not analysed (shrinking off, or a replayed failure)
+    root_cause: Any = None
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -106,6 +109,8 @@ class Failure:
         summary = self.shrink_summary()
         if summary:
             lines.append(summary)
+        if self.root_cause is not None:
+            lines.append(self.root_cause.describe())
         if self.seed is not None:
             lines.append(f"seed: {self.seed} (strategy {self.strategy})")
         lines.append(f"replay: {self.replay_command}")
@@ -355,6 +360,13 @@ def explore(
         failure = seal(
             scenario, failure, requires=requires, races=races, max_steps=settings.max_steps
         )
+        if shrink and settings.shrink_runs > 0:
+            from ._cause import root_cause
+
+            cause = root_cause(
+                scenario, failure, requires=requires, races=races, max_steps=settings.max_steps
+            )
+            failure = attrs.evolve(failure, root_cause=cause)
         failures.append(failure)
         if len(failures) >= settings.max_failures:
             exit_reason = ExitReason.FAILURE_LIMIT
