@@ -70,8 +70,8 @@ def task_site(task: Any) -> Site:
 def current_sites(candidates: Iterable[int]) -> dict[int, Site]:
     """Sites of the runnable model tasks ``candidates`` (ids), read while the controlled run is
     deciding (from a strategy's ``choose``). The clock pseudo-candidate (-1) has no site."""
-    gate = trio_run.GLOBAL_RUN_CONTEXT.runner.runq
-    tasks = gate._controller.tasks  # the Gate of sim._control: the run's model tasks by id
+    gate: Any = trio_run.GLOBAL_RUN_CONTEXT.runner.runq  # sim._control's Gate, during a run
+    tasks = gate._controller.tasks  # the run's model tasks by id
     return {task: (task_site(tasks[task]) if task >= 0 else UNKNOWN) for task in candidates}
 
 

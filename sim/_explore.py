@@ -287,9 +287,8 @@ def explore(
             max_steps=settings.max_steps,
             shrink=shrink and settings.shrink_runs,
         )
-        progress = _checkpoint.load(checkpoint, resume_key)
-        if progress is None:
-            progress = _checkpoint.Progress(chosen, failures, seen_keys, orders, 0, None, 0.0)
+        loaded = _checkpoint.load(checkpoint, resume_key)
+        progress = loaded or _checkpoint.Progress(chosen, failures, seen_keys, orders, 0, None, 0.0)
         chosen, failures, seen_keys, orders = (
             progress.strategy,
             progress.failures,

@@ -13,6 +13,7 @@ which moves every line below them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
 import shutil
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    import sim
     from sim._scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,3 +218,16 @@ def build(copy: Any, scenario: Scenario) -> tuple[Callable[[], Awaitable[None]],
     fn.__racesim_fingerprint__ = scenario.fingerprint
     fn.__racesim_name__ = scenario.name
     return fn, (order if order.rules else None)
+
+
+@functools.cache
+def expected_failure(name: str) -> tuple[Scenario, sim.Failure]:
+    """The bundled scenario ``name`` and the failure its file expects, explored once per process
+    (the drift and root-cause tests share it)."""
+    from sim._scenario import load_scenario
+
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    expected = scenario.expect_failure
+    assert expected is not None
+    failure = next(f for f in scenario.explore().failures if expected.matches(f))
+    return scenario, failure

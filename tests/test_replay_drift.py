@@ -11,40 +11,26 @@ edits themselves are in ``sut_edits.py``.
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import sut_edits
 import trio
 
 import sim
-import sut_edits
 from sim._drift import Ending
-from sim._scenario import load_scenario
 
 if TYPE_CHECKING:
-    from sim._scenario import Scenario
+    from pathlib import Path
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 RACES = sorted(sut_edits.FIXES)
-
-
-@functools.cache
-def scenario_and_failure(name: str) -> tuple[Scenario, sim.Failure]:
-    scenario = load_scenario(SCENARIOS / f"{name}.toml")
-    expected = scenario.expect_failure
-    assert expected is not None
-    result = scenario.explore()
-    failure = next(f for f in result.failures if expected.matches(f))
-    assert failure.token.startswith("rs2.")
-    return scenario, failure
 
 
 def replay_on_copy(
     tmp_path: Path, name: str, edits: sut_edits.Edits
 ) -> tuple[sim.Run, sim.Failure]:
-    scenario, failure = scenario_and_failure(name)
+    scenario, failure = sut_edits.expected_failure(name)
+    assert failure.token.startswith("rs2.")
     copy = sut_edits.load_copy(tmp_path, edits)
     fn, requires = sut_edits.build(copy, scenario)
     return sim.replay(fn, failure.token, requires=requires, races=False), failure

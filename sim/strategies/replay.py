@@ -187,7 +187,9 @@ class IntentReplay(BaseStrategy):
         where = f" at {decision.site.describe()}" if decision.site is not None else ""
         self.drift.append(f"decision {number}: {decision.task!r}{where} no longer applies ({why})")
 
-    def _skip_passed(self, names: tuple[str, ...], sites: dict[int, Site], ids: tuple[int, ...]):
+    def _skip_passed(
+        self, names: tuple[str, ...], sites: dict[int, Site], ids: tuple[int, ...]
+    ) -> None:
         """Recorded decisions of tasks that are already past them (an ``await`` was removed)."""
         for position, name in enumerate(names):
             key = sites[ids[position]].key
