@@ -149,7 +149,7 @@ def _file_digest(filename: str, ran: list[types.CodeType]) -> str:
     return digest
 
 
-#: One entry per user file a run entered: (2-byte hash of the base name, 2-byte hash of its code).
+#: One entry per user file a run entered: (1-byte hash of the base name, 2-byte hash of its code).
 CodeTable = tuple[tuple[int, int], ...]
 
 
@@ -164,7 +164,7 @@ def code_table(codes: Iterable[types.CodeType]) -> tuple[CodeTable, dict[int, st
     names: dict[int, str] = {}
     digests: dict[int, list[str]] = {}
     for name, files in sorted(per_file.items()):
-        name_hash = _hash(name, 2)  # two names with one hash share an entry
+        name_hash = _hash(name, 1)  # two names with one hash share an entry
         names[name_hash] = f"{names[name_hash]} or {name}" if name_hash in names else name
         digests.setdefault(name_hash, []).extend(_file_digest(p, ran) for p, ran in files.items())
     table = [(n, _hash("\0".join(sorted(d)), 2)) for n, d in digests.items()]

@@ -13,7 +13,8 @@ not the scenario's is refused with :class:`TokenMismatch` before anything runs.
 
 ``rs2`` anchors each decision on what it means, so a replay survives edits to the code (see
 :mod:`sim.strategies.replay`): besides the index and task name, the :class:`~sim._anchor.Site` the
-chosen task waited at, the site its step stopped at and the first ``sim.note`` label of that step.
+chosen task waited at, the site its step stopped at and (as a one-byte hash) the first
+``sim.note`` label of that step.
 The payload also carries the code the scenario ran (a hash per user file, :func:`code_table`) and
 the failure it showed (kind and a hash of its message), so a replay can tell "reproduces" from
 "a different failure" and name the files that changed. Sites are stored once in a table; a
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import zlib
 
 import attrs
@@ -194,14 +196,20 @@ class Anchored:
                 return 0
             return sites.setdefault(value, len(sites)) + 1
 
+        decisions = self.schedule.decisions
         numbers: list[int] = []
-        for decision in self.schedule.decisions:
+        for number, decision in enumerate(decisions):
+            following = next((d for d in decisions[number + 1 :] if d.task == decision.task), None)
+            if decision.to_site is not None and following and following.site == decision.to_site:
+                to = 1  # where the task's next recorded decision finds it: the usual case
+            else:
+                to = site(decision.to_site) + 1 if decision.to_site is not None else 0
             numbers += (
                 decision.index,
                 string(decision.task),
                 site(decision.site),
-                site(decision.to_site),
-                string(decision.label) + 1 if decision.label else 0,
+                to,
+                int(label_key(decision.label)[1:] or "0", 16),
             )
         kind = string(self.kind)
         for value in sites:
@@ -214,7 +222,7 @@ class Anchored:
             body += raw
         _varints(body, [len(self.code)])
         for name_hash, code_hash in self.code:
-            body += name_hash.to_bytes(2, "big") + code_hash.to_bytes(2, "big")
+            body += name_hash.to_bytes(1, "big") + code_hash.to_bytes(2, "big")
         _varints(body, [kind])
         body += self.signature.to_bytes(4, "big")
         _varints(body, [len(sites)])
@@ -228,7 +236,7 @@ class Anchored:
 
 def _decode_anchored(identity: str, flags: int, reader: _Reader) -> Anchored:
     strings = [reader.text() for _ in range(reader.varint())]
-    code = tuple((reader.fixed(2), reader.fixed(2)) for _ in range(reader.varint()))
+    code = tuple((reader.fixed(1), reader.fixed(2)) for _ in range(reader.varint()))
     kind, signature = strings[reader.varint()], reader.fixed(4)
     sites = []
     for _ in range(reader.varint()):
@@ -238,22 +246,38 @@ def _decode_anchored(identity: str, flags: int, reader: _Reader) -> Anchored:
     def site(number: int) -> Site | None:
         return sites[number - 1] if number else None
 
-    decisions = []
+    decisions: list[Decision] = []
+    same_as_next: list[int] = []
     for _ in range(reader.varint()):
         index, task, at, to, label = (reader.varint() for _ in range(5))
+        if to == 1:
+            same_as_next.append(len(decisions))
         decisions.append(
             Decision(
                 index,
                 strings[task],
                 site=site(at),
-                to_site=site(to),
-                label=strings[label - 1] if label else "",
+                to_site=site(to - 1) if to > 1 else None,
+                label=f"#{label:02x}" if label else "",
             )
         )
+    for number in same_as_next:
+        task = decisions[number].task
+        following = next(d for d in decisions[number + 1 :] if d.task == task)
+        decisions[number] = attrs.evolve(decisions[number], to_site=following.site)
     schedule = Schedule(
         tuple(decisions), mode="batch" if flags & 1 else "free", explore_time=bool(flags & 2)
     )
     return Anchored(identity, schedule, code, kind, signature)
+
+
+def label_key(label: str) -> str:
+    """How a token keeps a note label: ``#`` and a one-byte hash (``""`` for no label). Labels
+    are only compared, never shown from a token, so the hash keeps tokens short."""
+    if not label or label.startswith("#"):
+        return label
+    digest = hashlib.blake2b(label.encode(), digest_size=1).digest()[0]
+    return f"#{digest or 1:02x}"
 
 
 def split_token(token: str) -> tuple[str, str]:

@@ -1,13 +1,24 @@
-"""Replay: follow a recorded schedule decision by decision, and say exactly where it stops fitting.
+r"""Replay: follow a recorded schedule — exactly (``rs1``), or by what it meant (``rs2``).
 
-Replay is just another strategy (shuttle's ``ReplayScheduler``). At each decision it checks that the
-recorded task is runnable at the recorded index; if the code under test changed so that it is not,
-it raises :class:`ReplayDivergence` naming the decision, the expected task and what was runnable
-instead. A run that needs more decisions than recorded, or ends before using them all, diverges
-too: a changed scenario is never replayed silently into a pass.
+Replay is just another strategy (shuttle's ``ReplayScheduler``). :class:`ReplayStrategy` follows
+the recorded indices and checks that the recorded task is runnable at each; if the code under test
+changed so that it is not, it raises :class:`ReplayDivergence` naming the decision, the expected
+task and what was runnable instead. A run that needs more decisions than recorded, or ends before
+using them all, diverges too. With ``strict=False`` (used by the shrinker) it follows the recorded
+indices while they fit and then keeps running the task that ran last, never raising.
 
-With ``strict=False`` (used by the shrinker) it follows the recorded indices while they fit and
-then keeps running the task that ran last (or the first runnable one), never raising.
+:class:`AnchoringReplay` is an exact replay that also notes where each runnable task waited, so a
+failing schedule can be sealed into an ``rs2`` token whose decisions carry their sites.
+
+:class:`IntentReplay` follows an ``rs2`` schedule through changes to the code: a decision is
+"run this task, waiting at this site" (a site is matched by file, function and the text of the
+line, so moved lines still match). It catches a task up through new ``await``\ s, lets a task
+whose step gained a stop keep running (a step that was atomic stays atomic), drops decisions a
+task has already passed, lets later decisions go first while a task cannot run (a fix made it
+wait), and records every such drift in one sentence; :mod:`sim._drift` turns the counts into
+one of four endings. The matching is greedy and local, never a search: its result is a
+schedule that means what the recording meant wherever the code still allows it, and the numbers
+say how far that was.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .._schedule import EXIT
+from .._schedule import EXIT, label_key
 from ._protocol import BaseStrategy
 
 if TYPE_CHECKING:
@@ -290,8 +301,9 @@ class IntentReplay(BaseStrategy):
                 continue
             notes = trace.steps[applied.step].notes
             now = notes[0].label if notes else ""
-            if now != label:
+            if label_key(now) != label_key(label):
+                was = "" if label.startswith("#") else f" ({label!r})"
                 self.drift.append(
-                    f"decision {applied.decision}: its step recorded {label!r}, now "
-                    + (f"{now!r}" if now else "no note")
+                    f"decision {applied.decision}: its step no longer records the note it "
+                    f"recorded first{was}; now " + (f"{now!r}" if now else "no note")
                 )
