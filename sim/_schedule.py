@@ -262,8 +262,10 @@ def _decode_anchored(identity: str, flags: int, reader: _Reader) -> Anchored:
             )
         )
     for number in same_as_next:
-        task = decisions[number].task
-        following = next(d for d in decisions[number + 1 :] if d.task == task)
+        name = decisions[number].task
+        following = next((d for d in decisions[number + 1 :] if d.task == name), None)
+        if following is None:
+            raise ValueError("a step end refers to a decision that is not there")
         decisions[number] = attrs.evolve(decisions[number], to_site=following.site)
     schedule = Schedule(
         tuple(decisions), mode="batch" if flags & 1 else "free", explore_time=bool(flags & 2)
