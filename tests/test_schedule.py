@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -126,3 +128,16 @@ def test_rs1_tokens_still_decode() -> None:
     token = Schedule((Decision(1, "b"), Decision(0, "a"))).encode("old0000000")
     assert token_version(token) == "rs1"
     assert decode(token, "old0000000").indices == (1, 0)
+
+
+@given(anchored_decisions, st.integers(0, 10_000), st.integers(0, 31))
+def test_a_damaged_rs2_token_is_a_token_error_never_a_crash(
+    items: list[Decision], where: int, flip: int
+) -> None:
+    token = Anchored("ident12345", Schedule(tuple(items)), ((1, 2),), "race", 7).encode()
+    head, payload = token.rsplit(".", 1)
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    position = where % len(payload)
+    damaged = payload[:position] + alphabet[flip] + payload[position + 1 :]
+    with contextlib.suppress(sim.TokenError):
+        decode_any(f"{head}.{damaged}", "ident12345")
