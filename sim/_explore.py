@@ -29,15 +29,17 @@ import attrs
 from . import _instrument, _settings
 from ._health import HealthCheck, HealthCheckWarning, Watch
 from ._run import Outcome, run_once
-from ._schedule import Schedule, decode
+from ._schedule import TOKEN_VERSION, Schedule, decode, token_version
 from .strategies import resolve
 from .strategies.replay import ReplayStrategy
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Awaitable, Callable, Iterable, Sequence
 
     import networkx as nx
 
+    from ._drift import ReplayReport
     from ._order import Order
     from ._trace import Trace
     from .strategies._protocol import Strategy
@@ -77,6 +79,9 @@ class Failure:
     found_at: int = 0  #: index of the schedule that first failed
     shrunk_from: tuple[int, int] | None = None  #: (preemptions, decisions) before shrinking
     scenario_name: str = ""
+    #: the orderings whose reversal makes the failure disappear (sim._cause.RootCause), None
+    #: when not analysed (shrinking off, or a replayed failure)
+    root_cause: Any = None
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -106,6 +111,8 @@ class Failure:
         summary = self.shrink_summary()
         if summary:
             lines.append(summary)
+        if self.root_cause is not None:
+            lines.append(self.root_cause.describe())
         if self.seed is not None:
             lines.append(f"seed: {self.seed} (strategy {self.strategy})")
         lines.append(f"replay: {self.replay_command}")
@@ -145,6 +152,8 @@ class Run:
     failure: Failure | None
     trace: Trace
     schedule: Schedule
+    #: how a replay of an ``rs2`` token ended and what drifted (None for ``rs1`` tokens)
+    report: ReplayReport | None = None
 
 
 #: After a data race, how many more schedules an exploration runs looking for a run where the
@@ -266,13 +275,16 @@ def explore(
     on_progress: Callable[[int, int], None] | None = None,
     instrument: Sequence[str] = (),
     suppress_health_check: Iterable[HealthCheck] = (),
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> Result:
     """Explore interleavings of ``scenario`` (``async def scenario() -> None`` in plain trio).
 
     The scenario's module and the modules or packages named in ``instrument`` get automatic
     footprints (:mod:`sim._instrument`). Returns a :class:`Result`; every failure in it is shrunk
     and carries a replay token; health checks that fire are warned about
-    (:class:`HealthCheckWarning`) and listed in ``Result.notes``.
+    (:class:`HealthCheckWarning`) and listed in ``Result.notes``. With ``checkpoint=FILE`` the
+    exploration resumes from FILE when it exists and saves its progress there (see
+    :mod:`sim._checkpoint`): pieces run the schedules of one uninterrupted exploration.
     """
     if isinstance(instrument, str):
         instrument = (instrument,)
@@ -329,10 +341,48 @@ def explore(
                 budget=settings.shrink_runs,
                 max_steps=settings.max_steps,
             )
+        failure = seal(
+            scenario, failure, requires=requires, races=races, max_steps=settings.max_steps
+        )
+        if shrink and settings.shrink_runs > 0:
+            from ._cause import root_cause
+
+            cause = root_cause(
+                scenario, failure, requires=requires, races=races, max_steps=settings.max_steps
+            )
+            failure = attrs.evolve(failure, root_cause=cause)
         failures.append(failure)
         return len(failures) >= settings.max_failures
 
+    if checkpoint is not None:
+        from . import _checkpoint
+
+        resume_key = _checkpoint.key_of(
+            scenario=_identity(scenario),
+            strategy=chosen.describe() if hasattr(chosen, "describe") else chosen.name,
+            seed=seed,
+            preemption_bound=preemption_bound,
+            mode=mode,
+            explore_time=explore_time,
+            races=races,
+            requires=requires.describe() if requires is not None else None,
+            max_steps=settings.max_steps,
+            shrink=shrink and settings.shrink_runs,
+        )
+        loaded = _checkpoint.load(checkpoint, resume_key)
+        progress = loaded or _checkpoint.Progress(chosen, failures, seen_keys, orders, 0, None, 0.0)
+        chosen, failures, seen_keys, orders = (
+            progress.strategy,
+            progress.failures,
+            progress.seen_keys,
+            progress.orders,
+        )
+        schedules, first_failure_at = progress.schedules, progress.first_failure_at
+        saved_at = started
     while True:
+        if checkpoint is not None and time.monotonic() - saved_at >= _checkpoint.SAVE_EVERY:
+            _save_progress(checkpoint, resume_key, progress, schedules, first_failure_at, started)
+            saved_at = time.monotonic()
         if look_ahead is not None and schedules >= look_ahead:
             exit_reason = ExitReason.FAILURE_LIMIT
             break
@@ -392,6 +442,10 @@ def explore(
     sentence = watch.unseen_sentence()
     if sentence and not any(check is HealthCheck.unseen_code for check, _ in fired):
         notes.insert(0, sentence)
+    elapsed = time.monotonic() - started
+    if checkpoint is not None:
+        _save_progress(checkpoint, resume_key, progress, schedules, first_failure_at, started)
+        elapsed += progress.elapsed
     return Result(
         failures=failures,
         schedules_run=schedules,
@@ -399,7 +453,7 @@ def explore(
         exit_reason=exit_reason,
         first_failure_at=first_failure_at,
         strategy=described,
-        elapsed=time.monotonic() - started,
+        elapsed=elapsed,
         distinct_orders=len(orders),
         fingerprint=fingerprint,
         unseen_steps=watch.unseen,
@@ -407,6 +461,32 @@ def explore(
         notes=tuple(notes),
         health=tuple(check for check, _ in fired),
     )
+
+
+def _identity(scenario: Callable[..., Any]) -> str:
+    from ._anchor import identity_of
+
+    return identity_of(scenario)
+
+
+def _save_progress(
+    path: str | os.PathLike[str],
+    key: str,
+    progress: Any,
+    schedules: int,
+    first_failure_at: int | None,
+    started: float,
+) -> None:
+    """Save the loop's books (the strategy and collections are shared with ``progress``)."""
+    from . import _checkpoint
+
+    piece = attrs.evolve(
+        progress,
+        schedules=schedules,
+        first_failure_at=first_failure_at,
+        elapsed=progress.elapsed + time.monotonic() - started,
+    )
+    _checkpoint.save(path, key, piece)
 
 
 def replay_schedule(
@@ -443,6 +523,48 @@ def replay_schedule(
     return Run(failure=failure, trace=outcome.trace, schedule=outcome.schedule)
 
 
+def seal(
+    scenario: ScenarioFn,
+    failure: Failure,
+    *,
+    requires: Order | None,
+    races: bool,
+    max_steps: int | None = None,
+) -> Failure:
+    """``failure`` with an ``rs2`` token: its schedule is run once more, exactly, noting where each
+    chosen task waited and which user code ran, and sealed with the failure it shows. A run that
+    does not fail the same way again (a scenario that is not deterministic) keeps its token."""
+    from ._anchor import CodeCollector, code_table, failure_signature, identity_of
+    from ._schedule import Anchored
+    from .strategies.replay import AnchoringReplay
+
+    settings = _settings.from_env(max_steps=max_steps)
+    strategy = AnchoringReplay(failure.schedule)
+    strategy.new_execution()
+    with CodeCollector() as ran:
+        outcome = run_once(
+            scenario,
+            strategy,
+            mode=failure.schedule.mode,
+            max_steps=settings.max_steps,
+            explore_time=failure.schedule.explore_time,
+        )
+    strategy.execution_finished(outcome.trace, outcome.schedule)
+    verdict = judge(outcome, requires, races)
+    if verdict is None or verdict[0] != failure.kind:
+        return failure
+    schedule = strategy.anchored(outcome.trace, outcome.schedule)
+    table, _ = code_table(ran.codes)
+    token = Anchored(
+        identity_of(scenario),
+        schedule,
+        table,
+        verdict[0],
+        failure_signature(verdict[0], verdict[1], verdict[4]),
+    ).encode()
+    return attrs.evolve(failure, token=token, schedule=schedule)
+
+
 def replay(
     scenario: ScenarioFn,
     token: str,
@@ -452,18 +574,58 @@ def replay(
     max_steps: int | None = None,
     instrument: Sequence[str] = (),
 ) -> Run:
-    """Re-run ``scenario`` exactly as the token says (instrumented as ``explore`` did: pass the
-    same ``instrument``). Raises :class:`TokenMismatch` when the token
-    belongs to another scenario or version, :class:`ReplayDivergence` when the scenario's code no
-    longer follows the recorded decisions."""
-    fingerprint = fingerprint_of(scenario)
-    schedule = decode(token, fingerprint)
-    return replay_schedule(
-        scenario,
-        schedule,
-        requires=requires,
-        races=races,
-        fingerprint=fingerprint,
-        max_steps=max_steps,
-        instrument=instrument,
+    """Re-run ``scenario`` as the token says (instrumented as ``explore`` did: pass the same
+    ``instrument``). Raises :class:`TokenMismatch` when the token belongs
+    to another scenario (or other parameters). An ``rs2`` token is followed by intent, through
+    changes to the code: ``run.report`` says how it ended (reproduces / passes now / a different
+    failure / cannot tell) and what drifted. An ``rs1`` token replays exactly or raises
+    :class:`ReplayDivergence` where the scenario no longer follows it."""
+    if token_version(token) == TOKEN_VERSION:
+        fingerprint = fingerprint_of(scenario)
+        schedule = decode(token, fingerprint)
+        return replay_schedule(
+            scenario,
+            schedule,
+            requires=requires,
+            races=races,
+            fingerprint=fingerprint,
+            max_steps=max_steps,
+            instrument=instrument,
+        )
+    from ._anchor import CodeCollector, code_table, compare_code, failure_signature, identity_of
+    from ._drift import ReplayReport
+    from ._schedule import decode_any
+    from .strategies.replay import IntentReplay
+
+    settings = _settings.from_env(max_steps=max_steps)
+    recorded = decode_any(token, identity_of(scenario))
+    strategy = IntentReplay(recorded.schedule)
+    strategy.new_execution()
+    with CodeCollector() as ran:
+        outcome = run_once(
+            scenario,
+            strategy,
+            mode=recorded.schedule.mode,
+            max_steps=settings.max_steps,
+            explore_time=recorded.schedule.explore_time,
+            instrument=instrument,
+        )
+    strategy.execution_finished(outcome.trace, outcome.schedule)
+    verdict = judge(outcome, requires, races)
+    table, names = code_table(ran.codes)
+    report = ReplayReport.of(
+        strategy,
+        compare_code(recorded.code, table, names),
+        recorded_kind=recorded.kind,
+        recorded_signature=recorded.signature,
+        kind=verdict[0] if verdict is not None else None,
+        signature=failure_signature(verdict[0], verdict[1], verdict[4]) if verdict else 0,
     )
+    failure = None
+    if verdict is not None:
+        failure = failure_from(scenario, outcome, verdict, fingerprint="", strategy="replay")
+        if report.exact:
+            failure = attrs.evolve(failure, token=token)
+        else:  # a fresh token for the run as it went now
+            failure = seal(scenario, failure, requires=requires, races=races, max_steps=max_steps)
+    return Run(failure=failure, trace=outcome.trace, schedule=outcome.schedule, report=report)

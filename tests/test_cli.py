@@ -192,7 +192,7 @@ def test_explore_exits_0_when_every_verdict_is_as_expected_and_writes_reports(
     rows = {line.split()[0]: line for line in done.stdout.splitlines()[2:5]}
     assert set(rows) == set(NAMES)
     assert "✓ clean" in rows["after_wiring"]
-    assert re.search(r"✓ race found \(race\) .*racesim replay rs1\.", rows["before_wiring"])
+    assert re.search(r"✓ race found \(race\) .*racesim replay rs[12]\.", rows["before_wiring"])
     assert "3 scenarios: 3 as expected, 0 not as expected" in done.stdout
     for name in NAMES:
         files = {p.name for p in (project / "reports" / name).iterdir()}
@@ -225,7 +225,7 @@ def test_replay_of_a_printed_token_exits_1_when_the_failure_reproduces(
     done = racesim(project, *failure["replay_command"].split()[1:])
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("replaying before_wiring (scenarios/before_wiring.toml), token rs1.")
+    assert lines[0].startswith("replaying before_wiring (scenarios/before_wiring.toml), token rs2.")
     assert f"[{failure['kind']}] {failure['message']}" in done.stdout
     header = next(line for line in lines if line.startswith("step"))
     for task in failure["trace"]["tasks"]:
@@ -568,7 +568,7 @@ def test_replay_of_a_pytest_token_hands_it_to_the_test_that_recorded_it(tmp_path
         check=False,
     )
     assert found.returncode == 1
-    token = re.search(r"racesim replay (rs1\.[a-z0-9.]+)", found.stdout)
+    token = re.search(r"racesim replay (rs[12]\.[a-z0-9.]+)", found.stdout)
     assert token is not None, found.stdout
     replayed = subprocess.run(
         [sys.executable, "-m", "sim.cli", "replay", token.group(1)],

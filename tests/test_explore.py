@@ -27,7 +27,7 @@ def test_lost_update_is_found_by_dfs_with_a_replayable_token() -> None:
     (failure,) = result.failures
     assert failure.kind == "assertion"
     assert "lost update: counter is 1" in failure.message
-    assert failure.token.startswith("rs1.")
+    assert failure.token.startswith("rs2.")
     run = sim.replay(lost_update, failure.token, races=False)
     assert run.failure is not None
     assert run.failure.kind == failure.kind
@@ -117,9 +117,15 @@ def test_replay_against_a_changed_scenario_never_passes_silently() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(only)
 
+    changed.__racesim_fingerprint__ = sim._anchor.identity_of(lost_update)  # type: ignore[attr-defined]
+    report = sim.replay(changed, failure.token).report
+    assert report is not None and report.ending is sim._drift.Ending.CANNOT_TELL
+    assert report.applied == 0 and report.skipped == report.recorded > 0
+
     changed.__racesim_fingerprint__ = sim._explore.fingerprint_of(lost_update)  # type: ignore[attr-defined]
+    rs1 = failure.schedule.encode(sim._explore.fingerprint_of(lost_update))
     with pytest.raises(sim.ReplayDivergence, match="explore again"):
-        sim.replay(changed, failure.token)
+        sim.replay(changed, rs1)
 
     async def renamed() -> None:
         await lost_update()

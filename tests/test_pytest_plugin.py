@@ -64,7 +64,7 @@ async def test_locked():
     assert counter.value == 2
 """
 
-TOKEN = re.compile(r"--racesim-replay (rs1\.[0-9a-f]+\.[a-z2-7]+)")
+TOKEN = re.compile(r"--racesim-replay (rs[12]\.[0-9a-f]+\.[a-z2-7]+)")
 
 
 def _write(pytester: pytest.Pytester, *parts: str, ini: str = INI, name: str = "test_racy") -> None:

@@ -123,7 +123,7 @@ def test_failure_record_keeps_every_verdict_of_the_order_and_marks_the_bad_ones(
     assert failure is not None
     assert [v.rule for v in failure.verdicts] == ["bridge_wired -> agent_started"]
     assert failure.bad_verdicts and failure.bad_verdicts[0].status in ("unordered", "inverted")
-    assert failure.token.startswith("rs1.")
+    assert failure.token.startswith("rs2.")
 
 
 def test_html_escapes_every_label(tmp_path: Path) -> None:
