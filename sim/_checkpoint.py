@@ -60,6 +60,9 @@ class Progress:
     schedules: int
     first_failure_at: int | None
     elapsed: float  #: seconds spent in earlier pieces
+    #: after a data race, the schedule count where the look for the scenario's own failure stops
+    #: (see ``sim._explore.RACE_LOOK_AHEAD``)
+    look_ahead: int | None = None
 
 
 def key_of(**settings: object) -> str:

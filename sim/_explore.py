@@ -308,8 +308,7 @@ def explore(
     first_failure_at: int | None = None
     started = time.monotonic()
     exit_reason = ExitReason.MAX_SCHEDULES
-    pending_race: tuple[Outcome, Any, int, int | None] | None = None
-    look_ahead: int | None = None
+    look_ahead: int | None = None  #: after a data race: where the look for a failure stops
 
     def record(outcome: Outcome, verdict: Any, found_at: int, execution_seed: int | None) -> bool:
         """Keep (shrunk) a failure not seen before; True when enough were found."""
@@ -378,10 +377,19 @@ def explore(
             progress.orders,
         )
         schedules, first_failure_at = progress.schedules, progress.first_failure_at
+        look_ahead = progress.look_ahead
         saved_at = started
     while True:
         if checkpoint is not None and time.monotonic() - saved_at >= _checkpoint.SAVE_EVERY:
-            _save_progress(checkpoint, resume_key, progress, schedules, first_failure_at, started)
+            _save_progress(
+                checkpoint,
+                resume_key,
+                progress,
+                schedules,
+                first_failure_at,
+                started,
+                look_ahead,
+            )
             saved_at = time.monotonic()
         if look_ahead is not None and schedules >= look_ahead:
             exit_reason = ExitReason.FAILURE_LIMIT
@@ -417,16 +425,22 @@ def explore(
             continue
         if verdict[0] == "race":
             # A data race is a cause; the user's own assertion is the symptom they wrote the test
-            # for. Keep the first race and look a little further for a run that fails outright.
-            if pending_race is None:
-                pending_race = (outcome, verdict, schedules - 1, execution_seed)
+            # for. Keep the race and look a little further for a run that fails outright.
+            if record(outcome, verdict, schedules - 1, execution_seed) and look_ahead is None:
                 look_ahead = schedules + RACE_LOOK_AHEAD
             continue
         if record(outcome, verdict, schedules - 1, execution_seed):
             exit_reason = ExitReason.FAILURE_LIMIT
             break
-    if pending_race is not None and len(failures) < settings.max_failures:
-        record(*pending_race)
+    elapsed = time.monotonic() - started
+    if checkpoint is not None:
+        _save_progress(
+            checkpoint, resume_key, progress, schedules, first_failure_at, started, look_ahead
+        )
+        elapsed += progress.elapsed
+    # what the scenario itself did first, then data races; as many as asked for
+    failures = sorted(failures, key=lambda failure: failure.kind == "race")
+    failures = failures[: settings.max_failures]
     exhausted = exit_reason is ExitReason.EXHAUSTED and bool(getattr(chosen, "exhaustive", False))
     described = chosen.describe() if hasattr(chosen, "describe") else chosen.name
     fired = [
@@ -442,10 +456,6 @@ def explore(
     sentence = watch.unseen_sentence()
     if sentence and not any(check is HealthCheck.unseen_code for check, _ in fired):
         notes.insert(0, sentence)
-    elapsed = time.monotonic() - started
-    if checkpoint is not None:
-        _save_progress(checkpoint, resume_key, progress, schedules, first_failure_at, started)
-        elapsed += progress.elapsed
     return Result(
         failures=failures,
         schedules_run=schedules,
@@ -476,6 +486,7 @@ def _save_progress(
     schedules: int,
     first_failure_at: int | None,
     started: float,
+    look_ahead: int | None,
 ) -> None:
     """Save the loop's books (the strategy and collections are shared with ``progress``)."""
     from . import _checkpoint
@@ -485,6 +496,7 @@ def _save_progress(
         schedules=schedules,
         first_failure_at=first_failure_at,
         elapsed=progress.elapsed + time.monotonic() - started,
+        look_ahead=look_ahead,
     )
     _checkpoint.save(path, key, piece)
 
