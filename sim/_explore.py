@@ -28,6 +28,7 @@ import attrs
 from . import _settings
 from ._run import Outcome, run_once
 from ._schedule import Schedule, decode
+from ._shrink import shrink_failure
 from .strategies import resolve
 from .strategies.replay import ReplayStrategy
 
@@ -305,13 +306,11 @@ def explore(
             found_at=schedules - 1,
         )
         if shrink and settings.shrink_runs > 0:
-            from ._shrink import shrink_failure
-
             failure = shrink_failure(
                 scenario,
                 failure,
-                requires=requires,
-                races=races,
+                judge=lambda run: judge(run, requires, races),
+                same_way=_failure_key,
                 fingerprint=fingerprint,
                 budget=settings.shrink_runs,
                 max_steps=settings.max_steps,

@@ -37,6 +37,7 @@ shortest happens-before path that proves it.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from typing import TYPE_CHECKING, Literal
 
@@ -44,9 +45,10 @@ import attrs
 import networkx as nx
 
 from ._order import Edge, First, Last, Nested
+from ._trace import OBSERVING
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
     from ._order import Order, Rule
     from ._trace import Access, Note, Step, Trace
@@ -275,13 +277,18 @@ class Verdict:
 
 @attrs.frozen
 class Race:
-    """Two conflicting data accesses in steps of different tasks that nothing orders."""
+    """Conflicting data accesses in steps of different tasks that nothing orders: a group of such
+    pairs of steps on one key between two code sites, told by its first pair (the witness:
+    ``first_step`` / ``second_step`` and their accesses ``first`` / ``second``)."""
 
     first_step: int
     second_step: int
     first: Access
     second: Access
     explanation: str
+    count: int = 1  #: pairs of steps in the group
+    #: the group's first pairs of steps ``(first seq, second seq)``, sorted; the witness first
+    examples: tuple[tuple[int, int], ...] = ()
 
 
 @attrs.frozen
@@ -318,9 +325,7 @@ class _Checker:
     order: Order
     notes: list[Note]
     _graph: nx.DiGraph | None = None
-    _conflicts: dict[frozenset[int], list[tuple[int, int, tuple[Access, Access]]]] = attrs.field(
-        factory=dict
-    )
+    _conflicts: dict[frozenset[int], list[_Group]] = attrs.field(factory=dict)
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -388,7 +393,8 @@ class _Checker:
                     self.trace, self.clocks, data_only=False, tasks=tasks
                 )
             conflicts = self._conflicts[tasks]
-            steps.update(seq for (x, y, _) in conflicts[:_CONFLICTS_SHOWN] for seq in (x, y))
+            shown = _first_conflicts(self.trace, conflicts, data_only=False)
+            steps.update(seq for (x, y, _) in shown for seq in (x, y))
             text = (
                 f"{_describe_at(second)} is not ordered after {_describe_at(first)}: they run in "
                 f"tasks {self.trace.task_name(second.task)} and "
@@ -601,33 +607,136 @@ def check_order(
 
 
 # -- races -------------------------------------------------------------------------------------
+#: How many instances (pairs of steps) a :class:`Race` keeps as examples, the first by steps; at
+#: least ``_CONFLICTS_SHOWN``, so the first instances of a whole run are among its groups' examples.
+RACE_EXAMPLES = 3
+
+#: The access kinds the data-race check looks at (tracked data, not trio's objects).
+_DATA = frozenset({"read", "write"})
+
+
+def _checked_accesses(step: Step, *, data_only: bool) -> list[Access]:
+    """The accesses of ``step`` the race and conflict checks look at. This is the one place where
+    steps and accesses are filtered: ``data_only`` keeps tracked reads and writes."""
+    if data_only:
+        return [access for access in step.accesses if access.kind in _DATA]
+    return list(step.accesses)
+
+
+def _site(step: Step) -> str:
+    """The code site a race names for a step: where the step stopped."""
+    return step.location
+
+
+@attrs.define(eq=False)
+class _Lane:
+    """The steps (seqs) of one task at one site that touch one key, in program order; ``changing``
+    those of them that change it."""
+
+    seqs: list[int] = attrs.Factory(list)
+    changing: list[int] = attrs.Factory(list)
+
+
+@attrs.define(eq=False)
+class _Group:
+    """The unordered conflicting step pairs on one key between two sites: how many, and the first
+    ``RACE_EXAMPLES`` of them as ``(first seq, second seq)``, sorted."""
+
+    key: tuple[str, str]
+    count: int = 0
+    examples: list[tuple[int, int]] = attrs.Factory(list)
+
+    def offer(self, firsts: Sequence[int], second: int) -> None:
+        examples = self.examples
+        if len(examples) >= RACE_EXAMPLES and (firsts[0], second) >= examples[-1]:
+            return
+        examples.extend((first, second) for first in firsts)
+        examples.sort()
+        del examples[RACE_EXAMPLES:]
+
+    @property
+    def witness(self) -> tuple[int, int, tuple[str, str]]:
+        first, second = self.examples[0]
+        return (first, second, self.key)
+
+
 def _unordered_conflicts(
     trace: Trace, clocks: Clocks, *, data_only: bool, tasks: frozenset[int] | None = None
-) -> list[tuple[int, int, tuple[Access, Access]]]:
-    """Conflicting access pairs of concurrent steps of different tasks, one per key and step pair,
-    sorted by steps then key. For each access it scans, per other task, that task's accesses of
-    the key backwards until one happens before it: program order makes all earlier ones ordered
-    too, so the cost is proportional to the answer plus one look per task."""
-    history: dict[tuple[str, str], dict[int, list[tuple[int, Access]]]] = {}
-    found: dict[tuple[int, int, tuple[str, str]], tuple[Access, Access]] = {}
+) -> list[_Group]:
+    """Conflicting accesses of concurrent steps of different tasks, as pairs of steps per key
+    (a pair conflicts on a key when both touch it and one of them changes it), grouped by key and
+    the pair of sites of the two steps; sorted by first pair, then key.
+
+    One pass in the spirit of FastTrack (Flanagan and Freund, PLDI 2009): per key, per task and
+    site, the steps that touched the key. A step ``y`` races with the steps ``x`` of another task
+    that do not happen before it; program order makes them a suffix of each such list, found by
+    binary search on happens-before queries (O(1) with :class:`Clocks`; none when the whole list
+    is ordered before ``y`` or none of it is). So each access costs ``O(tasks x sites x log
+    steps)`` and the pairs are counted, never listed: ``n`` unsynchronised increments in each of
+    two tasks make ``n^2`` racing pairs, one group, in ``O(n)``."""
+    before = clocks.step_before
+    lanes: dict[tuple[str, str], dict[int, dict[str, _Lane]]] = {}
+    groups: dict[tuple[tuple[str, str], str, str], _Group] = {}
     for step in trace.steps:
         if tasks is not None and step.task not in tasks:
             continue
-        mine = [a for a in step.accesses if not (data_only and a.kind in _SYNC)]
-        for access in mine:
-            for task, earlier in history.get(access.key, {}).items():
+        changes: dict[tuple[str, str], bool] = {}
+        for access in _checked_accesses(step, data_only=data_only):
+            changes[access.key] = changes.get(access.key, False) or access.kind not in OBSERVING
+        if not changes:
+            continue
+        site, seq = _site(step), step.seq
+        for key, changing in changes.items():
+            by_task = lanes.setdefault(key, {})
+            for task, by_site in by_task.items():
                 if task == step.task:
                     continue
-                for seq, other in reversed(earlier):
-                    if clocks.step_before(seq, step.seq):
-                        break
-                    if other.conflicts_with(access):
-                        found.setdefault((seq, step.seq, access.key), (other, access))
-        for access in mine:
-            history.setdefault(access.key, {}).setdefault(step.task, []).append((step.seq, access))
+                for other_site, lane in by_site.items():
+                    seqs = lane.seqs if changing else lane.changing
+                    if not seqs or before(seqs[-1], seq):
+                        continue  # all of them happen before this step
+                    start = 0 if not before(seqs[0], seq) else _first_unordered(seqs, seq, before)
+                    sites = (other_site, site) if other_site <= site else (site, other_site)
+                    group = groups.get((key, *sites))
+                    if group is None:
+                        group = groups[(key, *sites)] = _Group(key)
+                    group.count += len(seqs) - start
+                    group.offer(seqs[start : start + RACE_EXAMPLES], seq)
+            lane = by_task.setdefault(step.task, {}).setdefault(site, _Lane())
+            lane.seqs.append(seq)
+            if changing:
+                lane.changing.append(seq)
+    return sorted(groups.values(), key=lambda group: group.witness)
+
+
+def _first_unordered(seqs: list[int], seq: int, before: Callable[[int, int], bool]) -> int:
+    """The position of the first of ``seqs`` (steps of one task, in program order) that does not
+    happen before step ``seq``: program order makes those that do a prefix."""
+    return bisect.bisect_left(seqs, True, key=lambda earlier: not before(earlier, seq))
+
+
+def _witness(
+    trace: Trace, first: int, second: int, key: tuple[str, str], *, data_only: bool
+) -> tuple[Access, Access]:
+    """The pair of accesses that makes two steps conflict on ``key``: the second step's first
+    access of it that conflicts, with the first step's last access that conflicts with that."""
+    mine = [a for a in _checked_accesses(trace.steps[first], data_only=data_only) if a.key == key]
+    for access in _checked_accesses(trace.steps[second], data_only=data_only):
+        for other in reversed(mine):
+            if other.conflicts_with(access):
+                return (other, access)
+    raise AssertionError("internal error in racesim - please report: no conflicting accesses")
+
+
+def _first_conflicts(
+    trace: Trace, groups: Sequence[_Group], *, data_only: bool
+) -> list[tuple[int, int, tuple[Access, Access]]]:
+    """The first ``_CONFLICTS_SHOWN`` conflicting step pairs of all ``groups``, by steps then key,
+    with their accesses."""
+    instances = sorted((x, y, group.key) for group in groups for x, y in group.examples)
     return [
-        (x, y, found[(x, y, key)])
-        for (x, y, key) in sorted(found, key=lambda k: (k[0], k[1], k[2]))
+        (x, y, _witness(trace, x, y, key, data_only=data_only))
+        for x, y, key in instances[:_CONFLICTS_SHOWN]
     ]
 
 
@@ -635,14 +744,15 @@ def _target(access: Access) -> str:
     return f"{access.obj}.{access.attr}" if access.attr else access.obj
 
 
-def _conflicts_text(trace: Trace, conflicts: list[tuple[int, int, tuple[Access, Access]]]) -> str:
-    if not conflicts:
+def _conflicts_text(trace: Trace, groups: Sequence[_Group]) -> str:
+    if not groups:
         return "no tracked state they share conflicts, so nothing but luck decides the order"
+    first = _first_conflicts(trace, groups, data_only=False)
     shown = [
         f"{_target(a)} ({a.kind} in {_step_name(trace, x)}, {b.kind} in {_step_name(trace, y)})"
-        for x, y, (a, b) in conflicts[:_CONFLICTS_SHOWN]
+        for x, y, (a, b) in first
     ]
-    more = len(conflicts) - len(shown)
+    more = sum(group.count for group in groups) - len(shown)
     tail = f" and {more} more" if more else ""
     return f"they conflict on {', '.join(shown)}{tail}"
 
@@ -653,19 +763,44 @@ def _step_name(trace: Trace, seq: int) -> str:
 
 
 def data_races(trace: Trace, clocks: Clocks | None = None) -> list[Race]:
-    """Every pair of steps of different tasks, unordered by happens-before, with conflicting
-    tracked data accesses (read / write): one :class:`Race` per key and step pair, sorted."""
+    """Conflicting tracked data accesses (read / write) in steps of different tasks that no
+    happens-before path orders, grouped by object key and the pair of code sites (where the two
+    steps stop): one :class:`Race` per group, sorted by its first pair of steps, then key. Its
+    witness is that first pair; ``count`` says how many pairs of steps the group has and
+    ``examples`` lists the first few. Linear in the trace up to a ``log``, however many pairs
+    race (see :func:`_unordered_conflicts`)."""
     clocks = Clocks.of(trace) if clocks is None else clocks
     races = []
-    for x, y, (a, b) in _unordered_conflicts(trace, clocks, data_only=True):
+    for group in _unordered_conflicts(trace, clocks, data_only=True):
+        x, y = group.examples[0]
+        a, b = _witness(trace, x, y, group.key, data_only=True)
         text = (
             f"{_target(a)}: {a.kind} in {trace.describe_step(x)} and {b.kind} in "
             f"{trace.describe_step(y)} are not ordered by happens-before: no synchronisation "
             f"connects these steps of tasks {trace.task_name(trace.steps[x].task)} and "
             f"{trace.task_name(trace.steps[y].task)}, so another interleaving can swap them"
         )
-        races.append(Race(x, y, a, b, text))
+        if group.count > 1:
+            text += _more_text(trace, group, _target(a))
+        races.append(Race(x, y, a, b, text, group.count, tuple(group.examples)))
     return races
+
+
+def _more_text(trace: Trace, group: _Group, target: str) -> str:
+    """The rest of a race group in one clause: how many more pairs, at which sites, examples."""
+    x, y = group.examples[0]
+    sites = sorted({_site(trace.steps[x]), _site(trace.steps[y])})
+    where = " and ".join(sites)
+    more = group.count - 1
+    pairs = "pair" if more == 1 else "pairs"
+    others = ", ".join(
+        f"{_step_name(trace, p)} / {_step_name(trace, q)}" for p, q in group.examples[1:]
+    )
+    example = f" ({'e.g. ' if more > len(group.examples) - 1 else ''}{others})" if others else ""
+    return (
+        f"; {more:,} more unordered {pairs} of steps stopping at {where} conflict on "
+        f"{target}{example}"
+    )
 
 
 # -- explanations ------------------------------------------------------------------------------
