@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim import _happens_before as hb
 from sim._happens_before import (
     Clocks,
     check_order,
@@ -408,22 +409,32 @@ def test_races_are_grouped_by_key_and_the_unordered_pair_of_sites() -> None:
     assert "more" not in data_races(trace)[1].explanation
 
 
-def test_the_race_check_asks_few_happens_before_questions_on_a_long_unsynchronised_loop() -> None:
-    n = 2000
-    trace = at(
-        build(*[S(task, read=["C#1.v"], write=["C#1.v"]) for _ in range(n) for task in "ab"]), "l:1"
-    )
-    asked = 0
+class CountingSteps(tuple):  # type: ignore[type-arg]
+    """A trace's steps that count how often one is looked up by position."""
 
-    class Counting(Clocks):
-        def step_before(self, a: int, b: int) -> bool:
-            nonlocal asked
-            asked += 1
-            return super().step_before(a, b)
+    lookups = 0
 
-    [race] = data_races(trace, Counting.of(trace))
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        type(self).lookups += 1
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("ordered_prefix", [False, True])
+def test_the_race_check_looks_at_each_step_a_bounded_number_of_times(ordered_prefix: bool) -> None:
+    """``n`` unsynchronised writes in each of two tasks, after (optionally) ``n`` writes of the
+    first task that happen before all of the second's: ``n^2`` racing pairs, counted in a pass
+    whose look-ups stay linear (an ordered prefix at the same site is never scanned per step)."""
+    n = 500
+    prefix = [S("a", write=["C#1.v"]) for _ in range(n)] if ordered_prefix else []
+    start = [S("a", woke=["b"])] if ordered_prefix else []
+    loop = [S(task, write=["C#1.v"]) for _ in range(n) for task in "ba"]
+    trace = at(build(*prefix, *start, *loop), "loop.py:3")
+    CountingSteps.lookups = 0
+    counted = Trace(trace.tasks, CountingSteps(trace.steps))
+    [race] = data_races(counted)
     assert race.count == n * n
-    assert asked <= 4 * n  # per step: the first and the last of the other task's steps
+    assert CountingSteps.lookups <= 10 * n
+    assert race.examples == data_races(trace)[0].examples
 
 
 def test_unordered_verdict_counts_every_conflicting_pair_it_does_not_show() -> None:
@@ -554,8 +565,18 @@ class GraphOracle:
         graph = happens_before_graph(trace)
         self.reach = {node: nx.descendants(graph, node) for node in graph}
 
+        self.trace = trace
+
     def step_before(self, a: int, b: int) -> bool:
         return step_node(b) in self.reach[step_node(a)]
+
+    def vector(self, seq: int) -> tuple[int, ...]:
+        """Per task, how many of its steps reach step ``seq`` or are it."""
+        counts = [0] * len(self.trace.tasks)
+        for step in self.trace.steps:
+            if step.seq == seq or self.step_before(step.seq, seq):
+                counts[step.task] += 1
+        return tuple(counts)
 
     def concurrent(self, a: int, b: int) -> bool:
         return a != b and not self.step_before(a, b) and not self.step_before(b, a)
@@ -651,11 +672,19 @@ def brute_races(trace: Trace) -> dict[tuple[object, ...], list[tuple[int, int, A
 
 
 @settings(max_examples=300, deadline=None)
-@given(traces(), st.lists(st.sampled_from(["s.py:1", "s.py:2", "exit"]), min_size=1, max_size=4))
-def test_data_races_agree_with_brute_force_pairs(trace: Trace, sites: list[str]) -> None:
+@given(
+    traces(),
+    st.lists(st.sampled_from(["s.py:1", "s.py:2", "exit"]), min_size=1, max_size=4),
+    st.sampled_from([0, 4]),
+)
+def test_data_races_agree_with_brute_force_pairs(trace: Trace, sites: list[str], scan: int) -> None:
     trace = at(trace, *sites)
     expected = brute_races(trace)
-    races = data_races(trace)
+    saved, hb._SCAN_PER_LANE = hb._SCAN_PER_LANE, scan  # 0: every group's first pairs by search
+    try:
+        races = data_races(trace)
+    finally:
+        hb._SCAN_PER_LANE = saved
     assert len(races) == len(expected)
     for race in races:
         ends = (trace.steps[race.first_step].location, trace.steps[race.second_step].location)
