@@ -22,8 +22,10 @@ A schedule with more than :data:`LONG_SCHEDULE` choices by name therefore first 
 debugging (Zeller and Hildebrandt, *Simplifying and isolating failure-inducing input*, TSE 2002):
 keep only the first ``k`` choices for ``k = 0, 1, 2, 4, ...`` and bisect between the last ``k``
 that did not fail and the first that did (``O(log n)`` runs), then clear halves, quarters, ... of
-the choices left until at most :data:`LONG_SCHEDULE` remain. Shorter schedules skip this, so
-their results are exactly those of the two passes above.
+the choices left until at most :data:`LONG_SCHEDULE` remain or no preemption does. A schedule
+still long without preemptions is kept as it is (the greedy pass could only shorten it, at up to
+two runs per choice). Shorter schedules skip all this, so their results are exactly those of the
+two passes above.
 
 **Candidates share structure.** A candidate is the best schedule's choices seen through an edit —
 keep the first ``n`` decisions, let a range of them continue the last task — which
@@ -214,7 +216,7 @@ def shrink_failure(
         while size >= 1 and runs < budget:
             names = _names(best.schedule)
             chosen = _chosen(names)
-            if len(chosen) <= LONG_SCHEDULE:
+            if len(chosen) <= LONG_SCHEDULE or best.schedule.preemptions == 0:
                 return
             size = min(size, len(chosen) // 2)
             for start in range(0, len(chosen), size):
@@ -241,7 +243,8 @@ def shrink_failure(
     if len(_chosen(_names(best.schedule))) > LONG_SCHEDULE:
         cut_tail()
         clear_chunks()
-    greedy()
+    if best.schedule.preemptions > 0 or len(_chosen(_names(best.schedule))) <= LONG_SCHEDULE:
+        greedy()  # (on a long schedule without preemptions it could only shorten, run by run)
     bound = 0
     while bound < best.schedule.preemptions and runs < budget:
         search = DfsStrategy(preemption_bound=bound)
