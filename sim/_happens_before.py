@@ -33,8 +33,9 @@ want sparse clocks. The graph is built only to explain a verdict (shortest paths
 **Races** are counted, not listed: ``n`` unsynchronised increments in each of two tasks make
 ``n^2`` racing pairs of steps. :func:`data_races` groups them by object key and the pair of code
 sites (where the two steps stop), finds each group's first pair as its witness and counts the rest
-in one pass over the steps (per key, task and site the steps that touched it; the unordered ones
-are a suffix found by binary search), so the check and its report stay linear in the trace.
+in one pass over the steps (per key and site the steps that touched it; of another task's, those
+a step's vector clock orders before it are a prefix, counted by binary search), so the check and
+its report stay linear in the trace for a bounded number of tasks and sites.
 
 **Explanations** follow Elle (Kingsbury and Alvaro, VLDB 2020): a verdict is a plain sentence that
 names the events, their tasks and source locations, and for ``ordered`` or ``inverted`` verdicts the
