@@ -30,6 +30,7 @@ from . import _instrument, _settings
 from ._health import HealthCheck, HealthCheckWarning, Watch
 from ._run import Outcome, run_once
 from ._schedule import TOKEN_VERSION, Schedule, decode, token_version
+from ._shrink import shrink_failure
 from .strategies import resolve
 from .strategies.replay import ReplayStrategy
 
@@ -182,19 +183,6 @@ def fingerprint_of(scenario: Callable[..., Any]) -> str:
     return hashlib.sha256(f"{name}\n{source}".encode()).hexdigest()[:10]
 
 
-def declared_state(trace: Trace) -> Trace:
-    """``trace`` without the accesses automatic footprints recorded: a data race is reported on
-    state the user declared shared (``@sim.tracked``) and on trio's objects; automatic footprints
-    order the exploration, and the scenario's own assertions judge what they reach."""
-    if not any(access.auto for step in trace.steps for access in step.accesses):
-        return trace
-    steps = tuple(
-        attrs.evolve(step, accesses=tuple(a for a in step.accesses if not a.auto))
-        for step in trace.steps
-    )
-    return attrs.evolve(trace, steps=steps)
-
-
 def judge(
     outcome: Outcome, requires: Order | None, races: bool
 ) -> tuple[str, str, str, tuple[Any, ...], tuple[Any, ...]] | None:
@@ -216,7 +204,7 @@ def judge(
             details = "\n".join(f"- {v.status}: {v.explanation}" for v in bad)
             return ("order", message, details, bad, ())
     if races:
-        found = tuple(data_races(declared_state(outcome.trace), clocks))
+        found = tuple(data_races(outcome.trace, clocks))
         if found:
             message = f"data race: {found[0].explanation.splitlines()[0]}"
             details = "\n".join(f"- {race.explanation}" for race in found)
@@ -329,13 +317,11 @@ def explore(
             found_at=found_at,
         )
         if shrink and settings.shrink_runs > 0:
-            from ._shrink import shrink_failure
-
             failure = shrink_failure(
                 scenario,
                 failure,
-                requires=requires,
-                races=races,
+                judge=lambda run: judge(run, requires, races),
+                same_way=_failure_key,
                 fingerprint=fingerprint,
                 budget=settings.shrink_runs,
                 max_steps=settings.max_steps,

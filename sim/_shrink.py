@@ -15,15 +15,33 @@ The shrinker works in two passes, each run of a candidate schedule costing one e
    the same way is smaller; when a bound's space is exhausted without one, no failing schedule
    with that few preemptions exists, so the result is *minimal*, not merely smaller.
 
+**Long schedules.** Greedy deletion needs at least one run per deleted choice, and a round that
+finds nothing costs two runs per choice: fine for the handful a systematic strategy leaves, hopeless
+for the thousands ``random`` leaves on a long run (a runaway loop of 20,000 steps carries ~10,000).
+A schedule with more than :data:`LONG_SCHEDULE` choices by name therefore first goes through delta
+debugging (Zeller and Hildebrandt, *Simplifying and isolating failure-inducing input*, TSE 2002):
+keep only the first ``k`` choices for ``k = 0, 1, 2, 4, ...`` and bisect between the last ``k``
+that did not fail and the first that did (``O(log n)`` runs), then clear halves, quarters, ... of
+the choices left until at most :data:`LONG_SCHEDULE` remain or no preemption does. A schedule
+still long without preemptions is kept as it is (the greedy pass could only shorten it, at up to
+two runs per choice). Shorter schedules skip all this, so their results are exactly those of the
+two passes above.
+
+**Candidates share structure.** A candidate is the best schedule's choices seen through an edit —
+keep the first ``n`` decisions, let a range of them continue the last task — which
+:class:`GuidedStrategy` reads through; the choices are never copied per candidate. (Building every
+candidate as a list cost ``O(choices x decisions)`` memory: 2.4 GB on that runaway loop.)
+
 A candidate is accepted when it fails with the same failure kind (and, for order failures, the
 same violated rule) and is strictly smaller in ``(preemptions, decisions)``. The budget bounds the
 total runs; shrinking never changes the verdict: if nothing smaller fails the same way within it,
-the original failure is reported as found.
+the original failure is reported as found. The caller passes how to judge a run and what makes two
+failures "the same way", so this module depends on the engine (``run_once``) and nothing above it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -32,21 +50,39 @@ from .strategies._protocol import BaseStrategy
 from .strategies.dfs import DfsStrategy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Iterator, Sequence
 
     from ._explore import Failure
-    from ._order import Order
+    from ._run import Outcome
     from ._schedule import Schedule
     from .strategies._protocol import Choice, Strategy
 
+    #: ``(kind, message, details, verdicts, races)`` of a failing run, as ``_explore.judge`` says.
+    Judged = tuple[str, str, str, tuple[Any, ...], tuple[Any, ...]]
+
+#: Schedules with more choices by name than this are cut down by delta debugging before the
+#: greedy pass (whose rounds cost up to two runs per choice).
+LONG_SCHEDULE = 32
+
 
 class GuidedStrategy(BaseStrategy):
-    """Choose the named task at each decision when runnable, else continue the last one."""
+    """Choose the named task at each decision when runnable, else continue the last one.
+
+    ``names`` is shared, never copied: decisions from ``length`` on, and those in ``cleared``, read
+    as "continue the last task" (``None``)."""
 
     name = "shrink"
 
-    def __init__(self, names: Sequence[str | None]) -> None:
-        self.names = list(names)
+    def __init__(
+        self,
+        names: Sequence[str | None],
+        *,
+        length: int | None = None,
+        cleared: range = range(0),
+    ) -> None:
+        self.names = names
+        self.length = len(names) if length is None else min(length, len(names))
+        self.cleared = cleared
         self._position = 0
 
     def new_execution(self) -> bool:
@@ -56,10 +92,24 @@ class GuidedStrategy(BaseStrategy):
     def choose(self, choice: Choice) -> int:
         position = self._position
         self._position += 1
-        wanted = self.names[position] if position < len(self.names) else None
+        wanted = (
+            None if position >= self.length or position in self.cleared else self.names[position]
+        )
         if wanted is not None and wanted in choice.names:
             return choice.names.index(wanted)
         return choice.previous if choice.previous is not None else 0
+
+
+@attrs.frozen
+class _Edit:
+    """A candidate as an edit of the best schedule's choices: keep the first ``length`` decisions;
+    those in ``cleared`` continue the last task."""
+
+    length: int
+    cleared: range = range(0)
+
+    def strategy(self, names: Sequence[str | None]) -> GuidedStrategy:
+        return GuidedStrategy(names, length=self.length, cleared=self.cleared)
 
 
 def _size(schedule: Schedule) -> tuple[int, int]:
@@ -71,32 +121,40 @@ def _names(schedule: Schedule) -> list[str | None]:
     return [None if d.index == d.previous else d.task for d in schedule.decisions]
 
 
-def _deletions(names: list[str | None]) -> list[list[str | None]]:
-    preemptions = [i for i, name in enumerate(names) if name is not None]
-    removed = [[*names[:i], None, *names[i + 1 :]] for i in preemptions]
-    return removed + [names[: i + 1] for i in preemptions]
+def _chosen(names: Sequence[str | None]) -> list[int]:
+    """The positions of the choices by name (the decisions that did not just continue)."""
+    return [i for i, name in enumerate(names) if name is not None]
+
+
+def _deletions(names: Sequence[str | None]) -> Iterator[_Edit]:
+    """The greedy pass's candidates, in order: each choice replaced by "continue", then the
+    schedule cut after each choice."""
+    chosen = _chosen(names)
+    for i in chosen:
+        yield _Edit(len(names), range(i, i + 1))
+    for i in chosen:
+        yield _Edit(i + 1)
 
 
 def shrink_failure(
     scenario: Callable[[], Awaitable[None]],
     failure: Failure,
     *,
-    requires: Order | None,
-    races: bool,
+    judge: Callable[[Outcome], Judged | None],
+    same_way: Callable[[str, tuple[Any, ...]], object],
     fingerprint: str,
     budget: int,
     max_steps: int,
 ) -> Failure:
-    """The smallest failing variant of ``failure`` found within ``budget`` runs."""
-    from ._explore import _failure_key, judge
-
-    target = _failure_key(failure.kind, failure.verdicts)
+    """The smallest failing variant of ``failure`` found within ``budget`` runs. ``judge`` says
+    whether a run fails; two failures fail the same way when ``same_way(kind, verdicts)`` agree."""
+    target = same_way(failure.kind, failure.verdicts)
     best = failure
     runs = 0
 
-    def attempt(strategy: Strategy) -> Failure | None:
-        """Run once; the failure when it is the same kind and smaller than the best so far."""
-        nonlocal runs
+    def attempt(strategy: Strategy) -> bool:
+        """Run once; True (and ``best`` replaced) when it fails the same way and is smaller."""
+        nonlocal runs, best
         runs += 1
         outcome = run_once(
             scenario,
@@ -107,13 +165,13 @@ def shrink_failure(
             explore_time=failure.schedule.explore_time,
         )
         strategy.execution_finished(outcome.trace, outcome.schedule)
-        verdict = judge(outcome, requires, races)
+        verdict = judge(outcome)
         if verdict is None:
-            return None
+            return False
         kind, message, details, bad, found = verdict
-        if _failure_key(kind, bad) != target or _size(outcome.schedule) >= _size(best.schedule):
-            return None
-        return attrs.evolve(
+        if same_way(kind, bad) != target or _size(outcome.schedule) >= _size(best.schedule):
+            return False
+        best = attrs.evolve(
             best,
             message=message,
             details=details,
@@ -123,30 +181,75 @@ def shrink_failure(
             verdicts=bad,
             races=found,
         )
+        return True
+
+    def guided(edit: _Edit, names: Sequence[str | None]) -> bool:
+        strategy = edit.strategy(names)
+        strategy.new_execution()
+        return attempt(strategy)
+
+    def cut_tail() -> None:
+        """Keep the first ``k`` choices for ``k = 0, 1, 2, 4, ...``, then bisect."""
+        names = _names(best.schedule)
+        chosen = _chosen(names)
+
+        def keep(k: int) -> _Edit:
+            return _Edit(0 if k == 0 else chosen[k - 1] + 1)
+
+        failed, k = -1, 0
+        while k < len(chosen) and runs < budget:
+            if guided(keep(k), names):
+                break
+            failed, k = k, max(1, 2 * k)
+        else:
+            return
+        while k - failed > 1 and runs < budget:
+            middle = (failed + k) // 2
+            if guided(keep(middle), names):
+                k = middle
+            else:
+                failed = middle
+
+    def clear_chunks() -> None:
+        """Let halves, quarters, ... of the choices continue instead, until few are left."""
+        size = len(_chosen(_names(best.schedule))) // 2
+        while size >= 1 and runs < budget:
+            names = _names(best.schedule)
+            chosen = _chosen(names)
+            if len(chosen) <= LONG_SCHEDULE or best.schedule.preemptions == 0:
+                return
+            size = min(size, len(chosen) // 2)
+            for start in range(0, len(chosen), size):
+                if runs >= budget:
+                    return
+                last = chosen[min(start + size, len(chosen)) - 1]
+                if guided(_Edit(len(names), range(chosen[start], last + 1)), names):
+                    break
+            else:
+                size //= 2
 
     def greedy() -> None:
-        nonlocal best
         improved = True
         while improved and runs < budget:
             improved = False
-            for candidate in _deletions(_names(best.schedule)):
+            names = _names(best.schedule)
+            for candidate in _deletions(names):
                 if runs >= budget:
                     return
-                strategy = GuidedStrategy(candidate)
-                strategy.new_execution()
-                smaller = attempt(strategy)
-                if smaller is not None:
-                    best, improved = smaller, True
+                if guided(candidate, names):
+                    improved = True
                     break
 
-    greedy()
+    if len(_chosen(_names(best.schedule))) > LONG_SCHEDULE:
+        cut_tail()
+        clear_chunks()
+    if best.schedule.preemptions > 0 or len(_chosen(_names(best.schedule))) <= LONG_SCHEDULE:
+        greedy()  # (on a long schedule without preemptions it could only shorten, run by run)
     bound = 0
     while bound < best.schedule.preemptions and runs < budget:
         search = DfsStrategy(preemption_bound=bound)
         while runs < budget and search.new_execution():
-            smaller = attempt(search)
-            if smaller is not None:
-                best = smaller
+            if attempt(search):
                 greedy()  # now shorten it
                 break
         bound += 1

@@ -25,6 +25,7 @@ SCRIPTS = [
     ("bench_parallel.py", [], "parallel.json"),
     ("bench_strategies.py", [], "strategies.json"),
     ("bench_footprints.py", [], "footprints.json"),
+    ("bench_long_trace.py", [], "long_trace.json"),
 ]
 
 

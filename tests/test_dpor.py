@@ -142,16 +142,16 @@ def outcomes(
         if verdict is not None:
             kind, message, _, bad, races = verdict
             trace = outcome.trace
-
-            def where(seq: int, trace=trace) -> tuple[str, int]:
-                step = trace.steps[seq]
-                return (trace.task_name(step.task), step.index)
-
             if kind == "order":
                 detail = frozenset((v.rule, v.status) for v in bad)
-            elif kind == "race":
+            elif kind == "race":  # a group's witness pair depends on the linearisation
                 detail = frozenset(
-                    (where(r.first_step), where(r.second_step), r.first.key) for r in races
+                    (
+                        r.first.key,
+                        frozenset(trace.steps[s].location for s in (r.first_step, r.second_step)),
+                        r.count,
+                    )
+                    for r in races
                 )
             elif kind != "assertion":  # the assertion's text shows object ids; finals[0] says it
                 detail = message

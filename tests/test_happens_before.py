@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim import _happens_before as hb
 from sim._happens_before import (
     Clocks,
     check_order,
@@ -373,6 +374,84 @@ def test_race_detection_skips_steps_ordered_earlier_in_the_same_task() -> None:
     assert [(r.first_step, r.second_step) for r in data_races(trace)] == [(2, 3)]
 
 
+def at(trace: Trace, *sites: str) -> Trace:
+    """``trace`` with its steps stopping at ``sites`` (cycled): steps at one site are one code site."""
+    steps = tuple(attrs.evolve(step, location=sites[step.seq % len(sites)]) for step in trace.steps)
+    return Trace(trace.tasks, steps)
+
+
+def test_races_at_the_same_sites_are_one_group_with_a_count_and_the_first_pairs() -> None:
+    trace = at(
+        build(*[S(task, read=["C#1.v"], write=["C#1.v"]) for _ in range(4) for task in "ab"]),
+        "loop.py:3",
+    )
+    [race] = data_races(trace)
+    assert race.count == 16  # every step of a with every step of b: nothing orders them
+    assert race.examples == ((0, 1), (0, 3), (0, 5))
+    assert (race.first_step, race.second_step) == (0, 1)
+    assert (race.first, race.second) == (Access("C#1", "v", "write"), Access("C#1", "v", "read"))
+    assert race.explanation == (
+        "C#1.v: write in a step 0 (until loop.py:3) and read in b step 0 (until loop.py:3) are not "
+        "ordered by happens-before: no synchronisation connects these steps of tasks a and b, so "
+        "another interleaving can swap them; 15 more unordered pairs of steps stopping at "
+        "loop.py:3 conflict on C#1.v (e.g. a step 0 / b step 1, a step 0 / b step 2)"
+    )
+
+
+def test_races_are_grouped_by_key_and_the_unordered_pair_of_sites() -> None:
+    steps = [S("a", write=["S.x", "S.y"]), S("b", write=["S.x"]), S("a", write=["S.x"])]
+    trace = at(build(*steps, S("b", read=["S.y"])), "p.py:1", "q.py:2", "p.py:1", "p.py:1")
+    found = [(r.first.key, r.count, r.examples) for r in data_races(trace)]
+    assert found == [
+        (("S", "x"), 2, ((0, 1), (1, 2))),  # p.py:1 / q.py:2, both ways round
+        (("S", "y"), 1, ((0, 3),)),  # p.py:1 / p.py:1
+    ]
+    assert "more" not in data_races(trace)[1].explanation
+
+
+class CountingSteps(tuple):  # type: ignore[type-arg]
+    """A trace's steps that count how often one is looked up by position."""
+
+    lookups = 0
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        type(self).lookups += 1
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("ordered_prefix", [False, True])
+def test_the_race_check_looks_at_each_step_a_bounded_number_of_times(ordered_prefix: bool) -> None:
+    """``n`` unsynchronised writes in each of two tasks, after (optionally) ``n`` writes of the
+    first task that happen before all of the second's: ``n^2`` racing pairs, counted in a pass
+    whose look-ups stay linear (an ordered prefix at the same site is never scanned per step)."""
+    n = 500
+    prefix = [S("a", write=["C#1.v"]) for _ in range(n)] if ordered_prefix else []
+    start = [S("a", woke=["b"])] if ordered_prefix else []
+    loop = [S(task, write=["C#1.v"]) for _ in range(n) for task in "ba"]
+    trace = at(build(*prefix, *start, *loop), "loop.py:3")
+    CountingSteps.lookups = 0
+    counted = Trace(trace.tasks, CountingSteps(trace.steps))
+    [race] = data_races(counted)
+    assert race.count == n * n
+    assert CountingSteps.lookups <= 10 * n
+    assert race.examples == data_races(trace)[0].examples
+
+
+def test_unordered_verdict_counts_every_conflicting_pair_it_does_not_show() -> None:
+    steps = [S(task, write=["S.x"]) for _ in range(5) for task in ("a", "b")]
+    trace = build(S("a", "x"), *steps, S("b", "y"))
+    [verdict] = check_order(trace, Order.edge("x", "y"))
+    assert verdict.status == "unordered"
+    pairs = sorted(
+        (i, j)
+        for j, y in enumerate(trace.steps)
+        for i, x in enumerate(trace.steps[:j])
+        if x.task != y.task and x.accesses and y.accesses
+    )
+    assert verdict.explanation.endswith(f" and {len(pairs) - 3} more")
+    assert set(verdict.steps) == {0, len(trace.steps) - 1, *pairs[0], *pairs[1], *pairs[2]}
+
+
 # -- malformed input -------------------------------------------------------------------------------
 def test_steps_out_of_execution_order_are_rejected() -> None:
     good = build(S("a"), S("a"))
@@ -486,8 +565,18 @@ class GraphOracle:
         graph = happens_before_graph(trace)
         self.reach = {node: nx.descendants(graph, node) for node in graph}
 
+        self.trace = trace
+
     def step_before(self, a: int, b: int) -> bool:
         return step_node(b) in self.reach[step_node(a)]
+
+    def vector(self, seq: int) -> tuple[int, ...]:
+        """Per task, how many of its steps reach step ``seq`` or are it."""
+        counts = [0] * len(self.trace.tasks)
+        for step in self.trace.steps:
+            if step.seq == seq or self.step_before(step.seq, seq):
+                counts[step.task] += 1
+        return tuple(counts)
 
     def concurrent(self, a: int, b: int) -> bool:
         return a != b and not self.step_before(a, b) and not self.step_before(b, a)
@@ -555,3 +644,54 @@ def test_check_order_agrees_with_brute_force_verdicts(trace: Trace, per: str | N
     by_clocks = check_order(trace, rules)
     by_graph = check_order(trace, rules, GraphOracle(trace))  # type: ignore[arg-type]
     assert by_clocks == by_graph
+
+
+def brute_races(trace: Trace) -> dict[tuple[object, ...], list[tuple[int, int, Access, Access]]]:
+    """Every pair of steps of different tasks, unordered in the graph, whose tracked data accesses
+    conflict, with the accesses that conflict (the later step's first, the earlier step's last
+    one conflicting with it), grouped by key and sorted pair of the two steps' locations."""
+    oracle = GraphOracle(trace)
+    groups: dict[tuple[object, ...], list[tuple[int, int, Access, Access]]] = {}
+    for y in trace.steps:
+        for x in trace.steps[: y.seq]:
+            if x.task == y.task or not oracle.concurrent(x.seq, y.seq):
+                continue
+            data_x = [a for a in x.accesses if a.kind in ("read", "write")]
+            for key in dict.fromkeys(a.key for a in y.accesses if a.kind in ("read", "write")):
+                pairs = [
+                    (a, b)
+                    for b in y.accesses
+                    if b.key == key and b.kind in ("read", "write")
+                    for a in reversed(data_x)
+                    if a.key == key and "write" in (a.kind, b.kind)
+                ]
+                if pairs:
+                    group = (key, *sorted((x.location, y.location)))
+                    groups.setdefault(group, []).append((x.seq, y.seq, *pairs[0]))
+    return groups
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    traces(),
+    st.lists(st.sampled_from(["s.py:1", "s.py:2", "exit"]), min_size=1, max_size=4),
+    st.sampled_from([0, 4]),
+)
+def test_data_races_agree_with_brute_force_pairs(trace: Trace, sites: list[str], scan: int) -> None:
+    trace = at(trace, *sites)
+    expected = brute_races(trace)
+    saved, hb._SCAN_PER_LANE = hb._SCAN_PER_LANE, scan  # 0: every group's first pairs by search
+    try:
+        races = data_races(trace)
+    finally:
+        hb._SCAN_PER_LANE = saved
+    assert len(races) == len(expected)
+    for race in races:
+        ends = (trace.steps[race.first_step].location, trace.steps[race.second_step].location)
+        pairs = sorted(expected[(race.first.key, *sorted(ends))])
+        assert race.count == len(pairs)
+        assert race.examples == tuple((x, y) for x, y, _, _ in pairs[:3])
+        x, y, a, b = pairs[0]
+        assert (race.first_step, race.second_step, race.first, race.second) == (x, y, a, b)
+    witnesses = [(r.first_step, r.second_step, r.first.key) for r in races]
+    assert witnesses == sorted(witnesses)
