@@ -119,9 +119,23 @@ def get(obj: Any, name: str) -> Any:
                 recorder.access_named(obj.__name__, name, "read", True)
             else:
                 recorder.access(obj, name, "read", True)
+                if not isinstance(obj, type) and not callable(value):
+                    _class_default(recorder, obj, name)
             if isinstance(value, _CONTAINERS):
                 _contents(recorder, value, "read")
     return value
+
+
+def _class_default(recorder: _trace.Recorder, instance: Any, name: str) -> None:
+    """``instance.name`` found on its class (a default): a read of the class's attribute too, so
+    ``Flags.ready = True`` elsewhere conflicts with it."""
+    state = getattr(instance, "__dict__", None)
+    if isinstance(state, dict) and name in state:
+        return
+    for klass in type(instance).__mro__:
+        if name in vars(klass):
+            recorder.access(klass, name, "read", True)
+            return
 
 
 def obj(target: Any, name: str, kind: int) -> Any:

@@ -441,6 +441,14 @@ class Rewriter(ast.NodeTransformer):
             node.msg = self.visit(node.msg)
         return node
 
+    def visit_match_case(self, node: ast.match_case) -> ast.AST:
+        # patterns are syntax (``case Color.RED:`` must stay a dotted name): only the guard and
+        # the body run as code here; names the pattern binds are recorded like other stores
+        if node.guard is not None:
+            node.guard = self.visit(node.guard)
+        node.body = self._statements(node.body)
+        return node
+
     def visit_YieldFrom(self, node: ast.YieldFrom) -> ast.AST:
         node.value = self._use(self.visit(node.value))
         return node

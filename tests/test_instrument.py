@@ -306,3 +306,31 @@ def test_a_budget_of_one_schedule_is_a_health_check_and_can_be_silenced() -> Non
             races=False,
             suppress_health_check=[sim.HealthCheck.tiny_budget],
         )
+
+
+class Flags:  # a class-level default, changed through the class
+    ready = False
+
+
+async def class_attribute_race() -> None:
+    flags = Flags()
+    Flags.ready = False
+    seen: list[bool] = []
+
+    async def reader() -> None:
+        seen.append(flags.ready)
+
+    async def writer() -> None:
+        Flags.ready = True
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        nursery.start_soon(writer)
+    assert seen == [False], "the writer ran first"
+
+
+def test_a_class_attribute_written_through_the_class_conflicts_with_an_instance_read() -> None:
+    for strategy in ("dfs", "dpor"):
+        result = sim.explore(class_attribute_race, strategy=strategy, races=False)
+        assert [f.kind for f in result.failures] == ["assertion"], strategy
+        assert result.failures[0].found_at == 1, strategy  # the first order passes
