@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from trio._core import _run as trio_run
 
-from . import _primitives, _trace
+from . import _primitives, _streams, _trace
 from ._schedule import Decision
 from .strategies._protocol import Choice
 
@@ -116,21 +116,22 @@ class Gate:
             self._other.append(task)
 
     def __bool__(self) -> bool:
-        if self._other or self.model:
+        if self._other or self.model or self._controller.link_actions():
             return True
         # Nothing runnable. When the run loop itself asks (not ``reschedule``, which asks too),
         # this is where trio would block in its I/O wait: the controller checks for deadlock here
         # rather than in an instrument hook that would cost a call on every loop iteration.
         if sys._getframe(1).f_code is _RUN_LOOP_CODE:
             self._controller.idle()
-        return bool(self._other) or bool(self.model)
+        return bool(self._other) or bool(self.model) or bool(self._controller.link_actions())
 
     def __len__(self) -> int:
         return len(self._other) + len(self.model)
 
     def __iter__(self) -> Iterator[Any]:
         handed = list(self._other)
-        chosen = self._controller.pick(self.model) if self.model else None
+        controller = self._controller
+        chosen = controller.pick(self.model) if self.model or controller.link_actions() else None
         self._handed = chosen
         if chosen is not None:
             handed.append(chosen)
@@ -184,15 +185,19 @@ class Controller(trio.abc.Instrument):
         self._exited = False
         self._clock_chosen = False
         self.gate: Gate | None = None
+        self.links = _streams.Links(self._add_link)
 
     # -- installing the gate (called from the harness task, inside the run) -----------------------
     def install(self) -> None:
         runner = trio_run.GLOBAL_RUN_CONTEXT.runner
         self.gate = Gate(self, runner.runq)
         runner.runq = self.gate  # type: ignore[assignment]  # the one documented gate
+        _streams.ACTIVE = self.links
 
     def uninstall(self) -> None:
         runner = trio_run.GLOBAL_RUN_CONTEXT.runner
+        if _streams.ACTIVE is self.links:
+            _streams.ACTIVE = None
         if self.gate is not None and runner.runq is self.gate:  # type: ignore[comparison-overlap]
             runner.runq = self.gate.drain()
 
@@ -205,20 +210,53 @@ class Controller(trio.abc.Instrument):
         if not self.explore_time or self.aborting:
             return False
         deadline = trio.lowlevel.current_statistics().seconds_to_next_deadline
-        return 0 < deadline < float("inf") and bool(self.gate and self.gate.model)
+        runnable = bool(self.gate and self.gate.model) or bool(self.link_actions())
+        return 0 < deadline < float("inf") and runnable
+
+    def link_actions(self) -> list[int]:
+        """Delivery decisions on in-memory links that may go next (see :mod:`._streams`)."""
+        if not self.links.links or not self.alive or self.aborting:
+            return []
+        return self.links.actions()
+
+    def _add_link(self, name: str) -> int:
+        task_id = self.recorder.add_task(_model_name(name, self._names), self._stepping)
+        self.tasks.append(name)  # keeps ids aligned; a link is never alive or blocked
+        return task_id
+
+    def _run_link(self, action: int) -> None:
+        """One delivery decision as a step of the link's pseudo-task."""
+        self.steps += 1
+        self._stepping = action
+        self.recorder.begin_step(action)
+        location = "aborted"
+        try:
+            location = self.links.run(action)
+        except BaseException as exc:
+            self._fault(exc)
+        finally:
+            self._stepping = None
+            if self.recorder.current is not None:
+                self.recorder.end_step(location)
 
     def pick(self, runnable: list[Any]) -> Any | None:
         ids = self.ids
         order = sorted(runnable, key=ids.__getitem__)
-        if self.mode == "batch":
+        if self.mode == "batch" and order:
             if not self.batch_left or not any(ids[task] in self.batch_left for task in order):
                 self.batch_left = {ids[task] for task in order}
             order = [task for task in order if ids[task] in self.batch_left]
+        entries: list[tuple[int, Any]] = [(ids[task], task) for task in order]
+        actions = self.link_actions()
+        if actions:
+            entries = sorted([*entries, *((action, None) for action in actions)])
         clock = self.clock_pending()
-        if (len(order) == 1 and not clock) or self.aborting:
-            chosen = order[0]
+        if not entries:
+            return None
+        if (len(entries) == 1 and not clock) or self.aborting:
+            chosen_id, chosen = entries[0]
         else:
-            candidates = tuple(ids[task] for task in order)
+            candidates = tuple(entry[0] for entry in entries)
             names = tuple(self.recorder.tasks[i].name for i in candidates)
             previous = candidates.index(self.last_run) if self.last_run in candidates else None
             if clock:
@@ -238,19 +276,22 @@ class Controller(trio.abc.Instrument):
             except BaseException as exc:  # a divergence or a strategy bug: stop this run
                 self.error = exc
                 self.abort()
-                return order[0]
+                return order[0] if order else None
             if not 0 <= index < len(candidates):
                 self.error = RuntimeError(
                     f"internal error in racesim - please report: strategy "
                     f"{self.strategy.name!r} chose {index} of {len(candidates)} tasks"
                 )
                 self.abort()
-                return order[0]
+                return order[0] if order else None
             self.decisions.append(Decision(index, names[index], len(candidates), previous))
             if candidates[index] == -1:
                 self._advance_clock()
                 return None
-            chosen = order[index]
+            chosen_id, chosen = entries[index]
+        if chosen is None:
+            self._run_link(chosen_id)
+            return None
         if self.mode == "batch":
             self.batch_left.discard(ids[chosen])
         return chosen

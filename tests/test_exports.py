@@ -30,6 +30,7 @@ EXTRAS = {
     "Settings",
     "Strategy",
     "TokenError",
+    "explore_delivery",
     "schedules",
 }
 
