@@ -24,7 +24,7 @@ import trio
 import trio.testing
 from trio._core import _run as trio_run
 
-from . import _primitives, _trace
+from . import _primitives, _settings, _trace
 from ._control import Controller
 from ._schedule import Schedule
 
@@ -146,14 +146,22 @@ def run_once(
     mode: str = "free",
     max_steps: int = 20_000,
     explore_time: bool = False,
+    external_wait: float | None = None,
 ) -> Outcome:
     """Run ``scenario`` once with ``strategy`` making every decision. Strategy errors (such as
     :class:`ReplayDivergence`) propagate after the run has been torn down."""
     _primitives.install()
     ensure_supported()
     recorder = _trace.Recorder()
+    if external_wait is None:
+        external_wait = _settings.from_env().external_wait
     controller = Controller(
-        strategy, recorder, mode=mode, max_steps=max_steps, explore_time=explore_time
+        strategy,
+        recorder,
+        mode=mode,
+        max_steps=max_steps,
+        explore_time=explore_time,
+        external_wait=external_wait,
     )
     clock = trio.testing.MockClock(autojump_threshold=0)
 

@@ -52,7 +52,15 @@ if TYPE_CHECKING:
 #: Where systems are looked up by name.
 SYSTEMS_MODULE = "system_under_test"
 #: Failure kinds racesim reports (what ``[expect_failure] kinds`` may list).
-FAILURE_KINDS: tuple[str, ...] = ("assertion", "exception", "order", "race", "deadlock", "livelock")
+FAILURE_KINDS: tuple[str, ...] = (
+    "assertion",
+    "exception",
+    "order",
+    "race",
+    "deadlock",
+    "livelock",
+    "stalled",
+)
 #: Exploration modes.
 MODES: tuple[str, ...] = ("free", "batch")
 #: Verdicts a scenario may expect.
