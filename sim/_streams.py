@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 import trio.testing
+from trio import _socket as trio_socket
 from trio.testing import _memory_streams as memory_streams
 
 from . import _trace
@@ -161,6 +162,133 @@ def _record_close(original: Callable[..., Any], *, wipe: bool) -> Callable[..., 
             recorder.access(self, "", "release")
 
     return close
+
+
+# -- sockets -------------------------------------------------------------------------------------------
+class Wire:
+    """One direction of a socket connection inside this process: a ledger of the bytes sent on
+    it (chunks by stream offset), so a receive acquires exactly the sends its bytes came from."""
+
+    __slots__ = ("__weakref__", "chunks", "received", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+        self.chunks: deque[tuple[Chunk, int]] = deque()  #: (chunk, end offset), in order
+
+
+_WIRES: dict[object, Wire] = {}
+_wires_of: list[_trace.Recorder | None] = [None]
+_PARTNERS: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def _wire(sock: Any, sending: bool, recorder: _trace.Recorder) -> Wire | None:
+    """The wire ``sock`` sends on (or receives from): keyed by the connection's two addresses,
+    or by the pair for sockets made with ``trio.socket.socketpair``; None when unknown."""
+    if _wires_of[0] is not recorder:
+        _WIRES.clear()
+        _wires_of[0] = recorder
+    partner = _PARTNERS.get(sock)
+    key: object
+    if partner is not None:
+        pair, side = partner
+        key = (pair, side if sending else 1 - side)
+    else:
+        try:
+            local, remote = sock._sock.getsockname(), sock._sock.getpeername()
+        except OSError:
+            return None
+        if not local or not remote:  # an unnamed AF_UNIX socket: its peer cannot be told
+            return None
+        key = (str(local), str(remote)) if sending else (str(remote), str(local))
+    wire = _WIRES.get(key)
+    if wire is None:
+        wire = _WIRES[key] = Wire()
+    return wire
+
+
+def _sent_on(sock: Any, size: int) -> None:
+    recorder = _trace.ACTIVE
+    if recorder is None or recorder.current is None or size <= 0:
+        return
+    wire = _wire(sock, True, recorder)
+    if wire is not None:
+        chunk = Chunk()
+        wire.sent += size
+        wire.chunks.append((chunk, wire.sent))
+        recorder.access(chunk, "", "release")
+        recorder.access(wire, "", "release")
+
+
+def _received_on(sock: Any, size: int) -> None:
+    recorder = _trace.ACTIVE
+    if recorder is None or recorder.current is None or size <= 0:
+        return
+    wire = _wire(sock, False, recorder)
+    if wire is None:
+        return
+    start = wire.received
+    wire.received += size
+    for chunk, end in wire.chunks:
+        if end > start:
+            recorder.access(chunk, "", "acquire")
+        if end >= wire.received:
+            break
+    while wire.chunks and wire.chunks[0][1] <= wire.received:
+        wire.chunks.popleft()
+    if wire.received >= wire.sent:
+        recorder.access(wire, "", "acquire")
+
+
+def _recording(sock: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
+    name = getattr(fn, "__name__", "")
+
+    def call(raw: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(raw, *args, **kwargs)
+        except BlockingIOError:  # found the wire empty (or full): that depends on every send
+            recorder = _trace.ACTIVE
+            wire = _wire(sock, name == "send", recorder) if recorder is not None else None
+            if recorder is not None and wire is not None:
+                recorder.access(wire, "", "acquire")
+            raise
+        if name == "send":
+            _sent_on(sock, result)
+        elif name == "recv":
+            _received_on(sock, len(result))
+        else:
+            _received_on(sock, result)
+        return result
+
+    return call
+
+
+def _record_socket_io(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``SocketType._nonblocking_helper``: the syscall runs inside it, in the step that
+    does it, so a send is recorded where its bytes left and a receive where they arrived."""
+
+    @functools.wraps(original)
+    def helper(self: Any, wait_fn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if _trace.ACTIVE is not None and getattr(fn, "__name__", "") in _SOCKET_IO:
+            fn = _recording(self, fn)
+        return original(self, wait_fn, fn, *args, **kwargs)
+
+    return helper
+
+
+_SOCKET_IO = frozenset({"send", "recv", "recv_into"})
+
+
+def _pair_sockets(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def socketpair(*args: Any, **kwargs: Any) -> Any:
+        left, right = original(*args, **kwargs)
+        pair = id(left)
+        _PARTNERS[left] = (pair, 0)
+        _PARTNERS[right] = (pair, 1)
+        return left, right
+
+    return socketpair
 
 
 # -- delivery as a decision ------------------------------------------------------------------------
@@ -324,6 +452,9 @@ def install() -> None:
     }
     for name, wrap in wrappers.items():
         setattr(_Queue, name, wrap(getattr(_Queue, name)))
+    sockets: Any = trio_socket._SocketType
+    sockets._nonblocking_helper = _record_socket_io(sockets._nonblocking_helper)
+    trio.socket.socketpair = trio_socket.socketpair = _pair_sockets(trio_socket.socketpair)
     pairs = _link_pairs(memory_streams.memory_stream_one_way_pair)
     memory_streams.memory_stream_one_way_pair = pairs
     trio.testing.memory_stream_one_way_pair = pairs

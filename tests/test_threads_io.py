@@ -93,12 +93,28 @@ async def waits_for_all_tasks_blocked() -> None:
         assert seen == ["other"]
 
 
+async def system_task_outside_the_model() -> None:
+    done = trio.Event()
+
+    async def helper() -> None:  # spawned by trio's entry-queue task: not a model task
+        await trio.to_thread.run_sync(time.sleep, 0.02)
+        done.set()
+
+    def spawn() -> None:
+        trio.lowlevel.spawn_system_task(helper, name="helper")
+
+    trio.lowlevel.current_trio_token().run_sync_soon(spawn)
+    with trio.fail_after(1):
+        await done.wait()
+
+
 SCENARIOS = [
     two_threads,
     thread_calls_back,
     socket_written_by_a_thread,
     same_loop_socket_then_event,
     waits_for_all_tasks_blocked,
+    system_task_outside_the_model,
 ]
 
 
