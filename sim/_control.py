@@ -21,6 +21,20 @@ The :class:`Controller` is the trio Instrument that keeps the books: it opens an
 around each model task step, records wake-ups (a model task rescheduled while another model task
 runs) and spawns, detects deadlock (model tasks alive, none runnable, no timer pending) and runaway
 runs (the step budget), and cancels the run in both cases with a report of where every task waits.
+Delivery decisions on in-memory links (:mod:`._streams`) are further candidates of a decision; the
+chosen one runs right there, in the run loop, as a step of the link's pseudo-task.
+
+**External waits.** A model task blocked on something outside the model — a worker thread, I/O
+readiness — is *externally blocked*; trio's abort function for the blocked task says which (one dict
+lookup per blocking step). Two rules keep runs deterministic and honest. (1) While a worker thread
+has not reported back (returned, or called in with ``trio.from_thread``), no decision is made: the
+gate hands the run loop only non-model tasks (the entry queue that delivers the thread's result),
+so the set of runnable tasks at a decision never depends on thread speed. (2) When nothing in the
+model may run and an external operation is pending (a model task's, or a task outside the model
+blocked on a thread or I/O), the gate waits in real time in trio's own I/O manager — no deadlock is
+declared and the MockClock never advances — up to ``external_wait`` seconds; beyond that the run
+fails as ``stalled`` with each task and what it waits for, and tasks stuck on threads are resumed
+with :class:`ExternalWaitExceeded` (their threads' late results are dropped) so the run can end.
 """
 
 from __future__ import annotations

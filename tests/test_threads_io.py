@@ -222,3 +222,18 @@ def test_the_external_wait_limit_is_validated(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("RACESIM_EXTERNAL_WAIT", "soon")
     with pytest.raises(ValueError, match="RACESIM_EXTERNAL_WAIT='soon' is not a valid float"):
         sim._settings.from_env()
+
+
+def test_io_that_never_becomes_ready_is_reported_within_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RACESIM_EXTERNAL_WAIT", "0.2")
+
+    async def scenario() -> None:
+        left, right = trio.socket.socketpair()
+        with left, right:
+            await trio.lowlevel.wait_readable(right)
+
+    result = sim.explore(scenario, strategy="dfs", max_schedules=1)
+    assert [failure.kind for failure in result.failures] == ["stalled"]
+    assert "main: waiting for I/O readiness" in result.failures[0].message
