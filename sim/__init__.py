@@ -20,6 +20,8 @@ from ._explore import Result as Result
 from ._explore import Run as Run
 from ._explore import explore as explore
 from ._explore import replay as replay
+from ._health import HealthCheck as HealthCheck
+from ._health import HealthCheckWarning as HealthCheckWarning
 from ._hypothesis import schedules as schedules
 from ._order import Order as Order
 from ._order import OrderError as OrderError
@@ -40,6 +42,8 @@ __all__ = [
     "Decision",
     "ExitReason",
     "Failure",
+    "HealthCheck",
+    "HealthCheckWarning",
     "Order",
     "OrderError",
     "ReplayDivergence",

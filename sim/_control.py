@@ -49,7 +49,7 @@ import outcome
 import trio
 from trio._core import _run as trio_run
 
-from . import _primitives, _streams, _trace
+from . import _instrument, _primitives, _streams, _trace
 from ._schedule import Decision
 from .strategies._protocol import Choice
 
@@ -460,6 +460,9 @@ class Controller(trio.abc.Instrument):
         self.ids[task] = task_id
         self.tasks.append(task)
         self.alive.add(task_id)
+        hidden = _instrument.suspended_hidden(task.coro)
+        if hidden is not None:
+            self.recorder.hide_task(task_id, hidden)
 
     def _before_task_step(self, task: Any) -> None:
         task_id = self.ids.get(task)
@@ -496,6 +499,8 @@ class Controller(trio.abc.Instrument):
             return
         self._stepping = None
         self.last_run = task_id
+        if not self._exited:
+            self.recorder.suspended(task_id, _instrument.suspended_hidden(task.coro))
         location = "exit" if self._exited else where(task)[0]
         self.recorder.end_step(location)
         if not self._exited and task._abort_func is not None:

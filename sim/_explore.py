@@ -21,18 +21,20 @@ import enum
 import hashlib
 import inspect
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _settings
+from . import _instrument, _settings
+from ._health import HealthCheck, HealthCheckWarning, Watch
 from ._run import Outcome, run_once
 from ._schedule import Schedule, decode
 from .strategies import resolve
 from .strategies.replay import ReplayStrategy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
 
     import networkx as nx
 
@@ -62,7 +64,7 @@ class ExitReason(enum.Enum):
 class Failure:
     """A failing run, shrunk, with everything needed to replay and explain it."""
 
-    kind: str  #: assertion | exception | deadlock | livelock | order | race
+    kind: str  #: assertion | exception | deadlock | livelock | unawaited | order | race
     message: str
     token: str
     seed: int | None  #: execution seed (randomised strategies), None for systematic ones
@@ -123,6 +125,13 @@ class Result:
     #: lower bound: the set of digests is capped so long explorations keep flat memory)
     distinct_orders: int
     fingerprint: str
+    #: steps (over every run) that ran code racesim does not see, and of how many
+    unseen_steps: int = 0
+    total_steps: int = 0
+    #: one sentence per thing the verdict does not cover (unseen code, health checks that fired)
+    notes: tuple[str, ...] = ()
+    #: the health checks that fired (suppressed ones excluded)
+    health: tuple[HealthCheck, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -137,6 +146,10 @@ class Run:
     trace: Trace
     schedule: Schedule
 
+
+#: After a data race, how many more schedules an exploration runs looking for a run where the
+#: scenario itself fails (its assertion is what the user needs to see); then the race is reported.
+RACE_LOOK_AHEAD = 100
 
 #: How many distinct step orders an exploration remembers (as 8-byte digests, ~0.1 KB each).
 DISTINCT_ORDERS_TRACKED = 100_000
@@ -160,6 +173,19 @@ def fingerprint_of(scenario: Callable[..., Any]) -> str:
     return hashlib.sha256(f"{name}\n{source}".encode()).hexdigest()[:10]
 
 
+def declared_state(trace: Trace) -> Trace:
+    """``trace`` without the accesses automatic footprints recorded: a data race is reported on
+    state the user declared shared (``@sim.tracked``) and on trio's objects; automatic footprints
+    order the exploration, and the scenario's own assertions judge what they reach."""
+    if not any(access.auto for step in trace.steps for access in step.accesses):
+        return trace
+    steps = tuple(
+        attrs.evolve(step, accesses=tuple(a for a in step.accesses if not a.auto))
+        for step in trace.steps
+    )
+    return attrs.evolve(trace, steps=steps)
+
+
 def judge(
     outcome: Outcome, requires: Order | None, races: bool
 ) -> tuple[str, str, str, tuple[Any, ...], tuple[Any, ...]] | None:
@@ -181,7 +207,7 @@ def judge(
             details = "\n".join(f"- {v.status}: {v.explanation}" for v in bad)
             return ("order", message, details, bad, ())
     if races:
-        found = tuple(data_races(outcome.trace, clocks))
+        found = tuple(data_races(declared_state(outcome.trace), clocks))
         if found:
             message = f"data race: {found[0].explanation.splitlines()[0]}"
             details = "\n".join(f"- {race.explanation}" for race in found)
@@ -238,11 +264,21 @@ def explore(
     max_failures: int | None = None,
     shrink: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    instrument: Sequence[str] = (),
+    suppress_health_check: Iterable[HealthCheck] = (),
 ) -> Result:
     """Explore interleavings of ``scenario`` (``async def scenario() -> None`` in plain trio).
 
-    Returns a :class:`Result`; every failure in it is shrunk and carries a replay token.
+    The scenario's module and the modules or packages named in ``instrument`` get automatic
+    footprints (:mod:`sim._instrument`). Returns a :class:`Result`; every failure in it is shrunk
+    and carries a replay token; health checks that fire are warned about
+    (:class:`HealthCheckWarning`) and listed in ``Result.notes``.
     """
+    if isinstance(instrument, str):
+        instrument = (instrument,)
+    _instrument.prepare(scenario, instrument)
+    suppressed = frozenset(suppress_health_check)
+    watch = Watch()
     if mode not in ("free", "batch"):
         raise ValueError(f"mode must be 'free' or 'batch', not {mode!r}")
     settings = _settings.from_env(
@@ -260,7 +296,46 @@ def explore(
     first_failure_at: int | None = None
     started = time.monotonic()
     exit_reason = ExitReason.MAX_SCHEDULES
+    pending_race: tuple[Outcome, Any, int, int | None] | None = None
+    look_ahead: int | None = None
+
+    def record(outcome: Outcome, verdict: Any, found_at: int, execution_seed: int | None) -> bool:
+        """Keep (shrunk) a failure not seen before; True when enough were found."""
+        nonlocal first_failure_at
+        key = _failure_key(verdict[0], verdict[3])
+        if key in seen_keys:
+            return False
+        seen_keys.add(key)
+        if first_failure_at is None or found_at < first_failure_at:
+            first_failure_at = found_at
+        failure = failure_from(
+            scenario,
+            outcome,
+            verdict,
+            fingerprint=fingerprint,
+            strategy=getattr(chosen, "name", type(chosen).__name__),
+            seed=execution_seed,
+            found_at=found_at,
+        )
+        if shrink and settings.shrink_runs > 0:
+            from ._shrink import shrink_failure
+
+            failure = shrink_failure(
+                scenario,
+                failure,
+                requires=requires,
+                races=races,
+                fingerprint=fingerprint,
+                budget=settings.shrink_runs,
+                max_steps=settings.max_steps,
+            )
+        failures.append(failure)
+        return len(failures) >= settings.max_failures
+
     while True:
+        if look_ahead is not None and schedules >= look_ahead:
+            exit_reason = ExitReason.FAILURE_LIMIT
+            break
         if schedules >= settings.max_schedules:
             exit_reason = ExitReason.MAX_SCHEDULES
             break
@@ -281,6 +356,7 @@ def explore(
             explore_time=explore_time,
         )
         chosen.execution_finished(outcome.trace, outcome.schedule)
+        watch.observe(outcome.trace)
         schedules += 1
         if len(orders) < DISTINCT_ORDERS_TRACKED:
             orders.add(_order_digest(outcome.trace))
@@ -289,48 +365,47 @@ def explore(
             on_progress(schedules, len(failures) + (verdict is not None))
         if verdict is None:
             continue
-        key = _failure_key(verdict[0], verdict[3])
-        if key in seen_keys:
+        if verdict[0] == "race":
+            # A data race is a cause; the user's own assertion is the symptom they wrote the test
+            # for. Keep the first race and look a little further for a run that fails outright.
+            if pending_race is None:
+                pending_race = (outcome, verdict, schedules - 1, execution_seed)
+                look_ahead = schedules + RACE_LOOK_AHEAD
             continue
-        seen_keys.add(key)
-        if first_failure_at is None:
-            first_failure_at = schedules - 1
-        failure = failure_from(
-            scenario,
-            outcome,
-            verdict,
-            fingerprint=fingerprint,
-            strategy=getattr(chosen, "name", type(chosen).__name__),
-            seed=execution_seed,
-            found_at=schedules - 1,
-        )
-        if shrink and settings.shrink_runs > 0:
-            from ._shrink import shrink_failure
-
-            failure = shrink_failure(
-                scenario,
-                failure,
-                requires=requires,
-                races=races,
-                fingerprint=fingerprint,
-                budget=settings.shrink_runs,
-                max_steps=settings.max_steps,
-            )
-        failures.append(failure)
-        if len(failures) >= settings.max_failures:
+        if record(outcome, verdict, schedules - 1, execution_seed):
             exit_reason = ExitReason.FAILURE_LIMIT
             break
+    if pending_race is not None and len(failures) < settings.max_failures:
+        record(*pending_race)
     exhausted = exit_reason is ExitReason.EXHAUSTED and bool(getattr(chosen, "exhaustive", False))
+    described = chosen.describe() if hasattr(chosen, "describe") else chosen.name
+    fired = [
+        (check, message)
+        for check, message in watch.findings(
+            schedules=schedules, exhausted=exhausted, failed=bool(failures), strategy=described
+        )
+        if check not in suppressed
+    ]
+    for _check, message in fired:
+        warnings.warn(HealthCheckWarning(message), stacklevel=2)
+    notes = [message for _check, message in fired]
+    sentence = watch.unseen_sentence()
+    if sentence and not any(check is HealthCheck.unseen_code for check, _ in fired):
+        notes.insert(0, sentence)
     return Result(
         failures=failures,
         schedules_run=schedules,
         exhausted=exhausted,
         exit_reason=exit_reason,
         first_failure_at=first_failure_at,
-        strategy=chosen.describe() if hasattr(chosen, "describe") else chosen.name,
+        strategy=described,
         elapsed=time.monotonic() - started,
         distinct_orders=len(orders),
         fingerprint=fingerprint,
+        unseen_steps=watch.unseen,
+        total_steps=watch.steps,
+        notes=tuple(notes),
+        health=tuple(check for check, _ in fired),
     )
 
 
@@ -344,7 +419,9 @@ def replay_schedule(
     fingerprint: str = "",
     max_steps: int | None = None,
     seed: int = 0,
+    instrument: Sequence[str] = (),
 ) -> Run:
+    _instrument.prepare(scenario, instrument)
     settings = _settings.from_env(max_steps=max_steps)
     strategy = ReplayStrategy(schedule, strict=strict)
     strategy.new_execution()
@@ -373,8 +450,10 @@ def replay(
     requires: Order | None = None,
     races: bool = True,
     max_steps: int | None = None,
+    instrument: Sequence[str] = (),
 ) -> Run:
-    """Re-run ``scenario`` exactly as the token says. Raises :class:`TokenMismatch` when the token
+    """Re-run ``scenario`` exactly as the token says (instrumented as ``explore`` did: pass the
+    same ``instrument``). Raises :class:`TokenMismatch` when the token
     belongs to another scenario or version, :class:`ReplayDivergence` when the scenario's code no
     longer follows the recorded decisions."""
     fingerprint = fingerprint_of(scenario)
@@ -386,4 +465,5 @@ def replay(
         races=races,
         fingerprint=fingerprint,
         max_steps=max_steps,
+        instrument=instrument,
     )

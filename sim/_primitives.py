@@ -11,6 +11,20 @@ and returns trio's coroutine, so no frame is added and the access lands in the s
 
 Outside a racesim run (or in a task that is not part of the model) a wrapper costs one global
 lookup. The two channel ends share their ``MemoryChannelState``, so send and receive touch one key.
+
+Operations that only *observe* (``statistics()``, ``len(lot)``, ``Semaphore.value``,
+``CapacityLimiter.available_tokens``, a cancel scope's ``deadline`` / ``shield`` /
+``cancel_called`` / ``cancelled_caught``) record a ``read`` of the object — and of the parking lot
+behind it when the answer counts waiters, because a task that blocks changes the lot. A read
+conflicts with every acquire / release of the key, so DPOR reverses it against whatever changed
+the state, while two observers commute. Setters that change what other tasks see record
+``release``: ``CapacityLimiter.total_tokens`` (it wakes waiters), ``clone()`` of a channel end
+(receivers see ``EndOfChannel`` only after every clone closed), and a cancel scope's ``deadline``,
+``relative_deadline`` and ``shield``, which can cancel (or shield) checkpoints that record
+nothing, so they count as a cancel: dependent on every step. A scope's owner entering and leaving
+it (which changes ``is_relative``, ``relative_deadline`` and ``cancelled_caught``) records a
+``write`` of the scope, which conflicts only with tasks that look at that scope.
+``Semaphore.max_value`` never changes and records nothing.
 """
 
 from __future__ import annotations
@@ -110,7 +124,133 @@ def install() -> None:
     _wrap(trio.Nursery, "start", "release")
     _wrap(trio_run.NurseryManager, "__aexit__", "acquire", _nursery_of_manager)
     _wrap(trio.CancelScope, "cancel", "release")
+    _install_observers()
     _streams.install()
+
+
+def _lot_of(primitive: Any) -> Any:
+    return primitive._lot
+
+
+def _record(
+    cls: type,
+    name: str,
+    kind: _trace.AccessKind,
+    *targets: Callable[[Any], Any],
+) -> None:
+    """Wrap method ``name`` to record ``kind`` on every object ``targets`` give (default: self)."""
+    original = cls.__dict__.get(name)
+    if original is None:
+        original = getattr(cls, name)
+    chosen = targets or (_self,)
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _trace.ACTIVE
+        if recorder is not None and recorder.current is not None:
+            for target in chosen:
+                recorder.access(target(self), "", kind)
+        return original(self, *args, **kwargs)
+
+    setattr(cls, name, wrapper)
+
+
+def _record_property(
+    cls: type,
+    name: str,
+    read: tuple[Callable[[Any], Any], ...] = (_self,),
+    write: _trace.AccessKind | None = None,
+) -> None:
+    """Replace property (or slot) ``name`` by one that records a ``read`` of every ``read``
+    target, and ``write`` of the object on assignment; trio's own accessors do the work."""
+    original = cls.__dict__[name]
+    getter = original.__get__
+    setter = getattr(original, "__set__", None) if write is not None else None
+
+    def get(self: Any) -> Any:
+        recorder = _trace.ACTIVE
+        if recorder is not None and recorder.current is not None:
+            for target in read:
+                recorder.access(target(self), "", "read")
+        return getter(self, cls)
+
+    def put(self: Any, value: Any) -> None:
+        recorder = _trace.ACTIVE
+        if recorder is not None and recorder.current is not None and write is not None:
+            recorder.access(self, "", write)
+        assert setter is not None
+        setter(self, value)
+
+    doc = getattr(original, "__doc__", None)
+    setattr(cls, name, property(get, put if setter is not None else None, doc=doc))
+
+
+def _record_repark(lot: type, name: str) -> None:
+    """``repark`` also changes the lot it moves tasks to (``len`` of both changes)."""
+    original = lot.__dict__[name]
+
+    @functools.wraps(original)
+    def wrapper(self: Any, new_lot: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _trace.ACTIVE
+        if recorder is not None and recorder.current is not None:
+            recorder.access(new_lot, "", "release")
+        return original(self, new_lot, *args, **kwargs)
+
+    setattr(lot, name, wrapper)
+
+
+def _cancelled_caught_slot(scope: type) -> None:
+    """``cancelled_caught`` is a plain attrs slot: wrap it in a property that records a read, and
+    a write once the scope was entered (the owner's exit sets it; ``__init__`` does not count)."""
+    name = "cancelled_caught"
+    slot = scope.__dict__[name]
+
+    def get(self: Any) -> bool:
+        recorder = _trace.ACTIVE
+        if recorder is not None and recorder.current is not None:
+            recorder.access(self, "", "read")
+        return bool(slot.__get__(self, scope))
+
+    def put(self: Any, value: bool) -> None:
+        recorder = _trace.ACTIVE
+        if recorder is not None and recorder.current is not None and self._has_been_entered:
+            recorder.access(self, "", "write")
+        slot.__set__(self, value)
+
+    setattr(scope, name, property(get, put, doc=slot.__doc__))
+
+
+def _install_observers() -> None:
+    """Footprints of the operations that observe or reconfigure trio's objects (see the essay)."""
+    lot = trio.lowlevel.ParkingLot
+    for name in ("__len__", "__bool__", "statistics"):
+        _record(lot, name, "read")
+    _record(lot, "break_lot", "release")
+    for name in ("repark", "repark_all"):
+        _record_repark(lot, name)
+    _record(trio.Event, "statistics", "read")
+    for lock in (trio.Lock, trio.StrictFIFOLock):
+        _record(lock, "statistics", "read", _self, _lot_of)
+    _record(trio.Condition, "statistics", "read", _self, _lot_of)
+    _record(trio.Condition, "locked", "read")
+    _record(trio.Semaphore, "statistics", "read", _self, _lot_of)
+    _record_property(trio.Semaphore, "value")
+    limiter = trio.CapacityLimiter
+    _record(limiter, "statistics", "read", _self, _lot_of)
+    _record_property(limiter, "total_tokens", write="release")
+    _record_property(limiter, "borrowed_tokens")
+    _record_property(limiter, "available_tokens")
+    for end in (trio.MemorySendChannel, trio.MemoryReceiveChannel):
+        _record(end, "statistics", "read", _channel_state)
+        _record(end, "clone", "release", _channel_state)
+    scope = trio.CancelScope
+    for name in ("deadline", "relative_deadline", "shield"):
+        _record_property(scope, name, write="release")
+    for name in ("is_relative", "cancel_called"):
+        _record_property(scope, name)
+    _cancelled_caught_slot(scope)
+    _record(scope, "__enter__", "write")
+    _record(scope, "_close", "write")  # NurseryManager calls _close, not __exit__
 
 
 def record_child_exit(task: Any) -> None:

@@ -81,6 +81,10 @@ class Stats:
     elapsed_seconds: float  #: measured; displayed, never part of a verdict
     distinct_orders: int
     strategy: str  #: the strategy as it describes itself ("dfs (preemption bound 2)")
+    unseen_steps: int = 0  #: steps that ran code racesim does not see (see ``notes``)
+    total_steps: int = 0
+    #: what the verdict does not cover: unseen code, health checks that fired (one sentence each)
+    notes: list[str] = attrs.Factory(list)
 
     @classmethod
     def of(cls, result: Result) -> Stats:
@@ -93,6 +97,9 @@ class Stats:
             elapsed_seconds=round(result.elapsed, 4),
             distinct_orders=result.distinct_orders,
             strategy=result.strategy,
+            unseen_steps=result.unseen_steps,
+            total_steps=result.total_steps,
+            notes=list(result.notes),
         )
 
     @property
@@ -315,7 +322,11 @@ def _trace_json(trace: Trace) -> dict[str, Any]:
                 "task": s.task,
                 "index": s.index,
                 "location": s.location,
-                "accesses": [[a.obj, a.attr, a.kind] for a in s.accesses],
+                "accesses": [
+                    [a.obj, a.attr, a.kind, True] if a.auto else [a.obj, a.attr, a.kind]
+                    for a in s.accesses
+                ],
+                "unseen": s.unseen,
                 "woke": list(s.woke),
                 "spawned": list(s.spawned),
                 "notes": [
@@ -329,6 +340,7 @@ def _trace_json(trace: Trace) -> dict[str, Any]:
             }
             for s in trace.steps
         ],
+        "hidden": list(trace.hidden),
     }
 
 
@@ -353,13 +365,14 @@ def _trace_from(data: Mapping[str, Any]) -> Trace:
                 task=s["task"],
                 index=s["index"],
                 location=s["location"],
-                accesses=tuple(Access(obj, attr, kind) for obj, attr, kind in s["accesses"]),
+                accesses=tuple(Access(*access) for access in s["accesses"]),
                 woke=tuple(s["woke"]),
                 spawned=tuple(s["spawned"]),
                 notes=notes,
+                unseen=bool(s.get("unseen", False)),
             )
         )
-    return Trace(tasks=tasks, steps=tuple(steps))
+    return Trace(tasks=tasks, steps=tuple(steps), hidden=tuple(data.get("hidden", ())))
 
 
 def _ref(value: Sequence[int] | None) -> tuple[int, int] | None:

@@ -9,7 +9,7 @@ examples in ``scenarios/README.md``)::
     description = "..."
     system = "agent_registry"
     variant = "legacy"
-    expect = "race"            # or "clean"
+    expect = "race"            # or "clean", or "unawaited"
     properties = ["wiring"]    # optional: the end-state properties asserted (default: all)
     [workload]                 # the system's parameters
     [explore]                  # default exploration: strategy, max_schedules, seed,
@@ -60,11 +60,12 @@ FAILURE_KINDS: tuple[str, ...] = (
     "deadlock",
     "livelock",
     "stalled",
+    "unawaited",
 )
 #: Exploration modes.
 MODES: tuple[str, ...] = ("free", "batch")
 #: Verdicts a scenario may expect.
-EXPECTS: tuple[str, ...] = ("race", "clean")
+EXPECTS: tuple[str, ...] = ("race", "clean", "unawaited")
 #: Directories ``discover`` never descends into for scenarios.
 SKIPPED_DIRECTORIES: frozenset[str] = frozenset({"reported"})
 
@@ -149,7 +150,7 @@ class Scenario:
     description: str
     system: str
     variant: str
-    expect: str  #: "race" or "clean"
+    expect: str  #: "race", "clean" or "unawaited" (a never-awaited coroutine is the failure)
     workload: tuple[tuple[str, Any], ...]  #: the [workload] table, sorted by key
     properties: tuple[str, ...] | None  #: asserted properties (None: the system's default)
     explore_settings: ExploreSettings
@@ -169,6 +170,8 @@ class Scenario:
             fn, order = builder(self.variant, self.workload_dict, self.properties)
         fn.__racesim_fingerprint__ = self.fingerprint
         fn.__racesim_name__ = self.name
+        # the system's whole package gets automatic footprints, not only the builder's module
+        fn.__racesim_instrument__ = (builder.__module__.partition(".")[0],)
         return fn, order
 
     def explore(self, **overrides: Any) -> Result:
@@ -404,15 +407,22 @@ def load_scenario(path: str | Path) -> Scenario:
     if "expect_failure" in data:
         checker = _Checker(path, _table(path, data, "expect_failure"), "expect_failure")
         checker.only(_EXPECT_FAILURE_KEYS)
-        if expect != "race":
+        if expect == "clean":
             raise ScenarioError(
                 f"{path}: [expect_failure]: only race scenarios expect a failure, and this one "
                 'expects "clean"; remove [expect_failure] or set expect = "race"'
             )
-        expect_failure = ExpectFailure(
-            kinds=checker.strings("kinds", choices=FAILURE_KINDS),
-            mentions=checker.strings("mentions"),
-        )
+        kinds = checker.strings("kinds", choices=FAILURE_KINDS)
+        if expect == "unawaited" and kinds not in ((), ("unawaited",)):
+            raise checker.fail(
+                "kinds",
+                f"an unawaited scenario expects kind 'unawaited', got {list(kinds)}",
+                'remove kinds or write kinds = ["unawaited"]',
+            )
+        expect_failure = ExpectFailure(kinds=kinds, mentions=checker.strings("mentions"))
+    if expect == "unawaited" and (expect_failure is None or not expect_failure.kinds):
+        mentions = expect_failure.mentions if expect_failure is not None else ()
+        expect_failure = ExpectFailure(kinds=("unawaited",), mentions=mentions)
 
     scenario = Scenario(
         name=path.stem,

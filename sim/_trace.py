@@ -21,6 +21,7 @@ and releases reach.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -42,6 +43,10 @@ class Access:
     obj: str
     attr: str
     kind: AccessKind
+    #: recorded by automatic footprints (:mod:`sim._instrument`) rather than by ``@sim.tracked`` or
+    #: trio's primitives: it orders exploration, but an unordered pair of such accesses is not
+    #: reported as a data race (the user never declared that state must be synchronised)
+    auto: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -98,6 +103,8 @@ class Step:
     woke: tuple[int, ...] = ()  #: tasks this step made runnable (wake-up edges)
     spawned: tuple[int, ...] = ()  #: tasks this step spawned (spawn edges)
     notes: tuple[Note, ...] = ()
+    #: the step ran code racesim does not see (not instrumented): its footprint is incomplete
+    unseen: bool = False
 
 
 @attrs.frozen
@@ -116,6 +123,8 @@ class Trace:
 
     tasks: tuple[TaskInfo, ...]
     steps: tuple[Step, ...]
+    #: what made steps unseen: code racesim did not instrument, first few distinct causes
+    hidden: tuple[str, ...] = ()
 
     @property
     def notes(self) -> tuple[Note, ...]:
@@ -149,10 +158,11 @@ class _OpenStep:
     task: int
     index: int
     accesses: list[Access] = attrs.Factory(list)
-    seen: set[tuple[str, str, str]] = attrs.Factory(set)
+    seen: set[tuple[str, str, str, bool]] = attrs.Factory(set)
     woke: list[int] = attrs.Factory(list)
     spawned: list[int] = attrs.Factory(list)
     notes: list[Note] = attrs.Factory(list)
+    unseen: bool = False
 
 
 @attrs.define(eq=False)
@@ -166,6 +176,12 @@ class Recorder:
     _keys: dict[int, str] = attrs.Factory(dict)
     _keep_alive: list[object] = attrs.Factory(list)
     _class_counts: dict[str, int] = attrs.Factory(dict)
+    #: the thread the run executes in: accesses from other threads are not model steps
+    thread: int = attrs.Factory(threading.get_ident)
+    #: tasks suspended inside code racesim does not see: their next step is unseen too
+    hidden_tasks: set[int] = attrs.Factory(set)
+    #: what hid the unseen steps (first few distinct causes), for the result's one sentence
+    hidden: dict[str, int] = attrs.Factory(dict)
 
     # -- objects -----------------------------------------------------------------------------
     def key_of(self, obj: object) -> str:
@@ -191,7 +207,7 @@ class Recorder:
         return task_id
 
     def begin_step(self, task: int) -> None:
-        self.current = _OpenStep(task, self.step_counts[task])
+        self.current = _OpenStep(task, self.step_counts[task], unseen=task in self.hidden_tasks)
 
     def end_step(self, location: str) -> Step:
         current = self.current
@@ -205,6 +221,7 @@ class Recorder:
             woke=tuple(current.woke),
             spawned=tuple(current.spawned),
             notes=tuple(current.notes),
+            unseen=current.unseen,
         )
         self.steps.append(step)
         self.step_counts[current.task] += 1
@@ -212,15 +229,41 @@ class Recorder:
         return step
 
     # -- what a step does ------------------------------------------------------------------------
-    def access(self, obj: object, attr: str, kind: AccessKind) -> None:
+    def access(self, obj: object, attr: str, kind: AccessKind, auto: bool = False) -> None:
+        if self.current is not None:
+            self.access_named(self.key_of(obj), attr, kind, auto)
+
+    def access_named(self, key: str, attr: str, kind: AccessKind, auto: bool = False) -> None:
+        """An access to a key that is already a stable name (a module global, a closure cell)."""
         current = self.current
         if current is None:
             return
-        key = self.key_of(obj)
-        mark = (key, attr, kind)
+        mark = (key, attr, kind, auto)
         if mark not in current.seen:
             current.seen.add(mark)
-            current.accesses.append(Access(key, attr, kind))
+            current.accesses.append(Access(key, attr, kind, auto))
+
+    def mark_unseen(self, cause: str) -> None:
+        """The running step ran code racesim cannot see (``cause`` names it)."""
+        current = self.current
+        if current is not None:
+            current.unseen = True
+            if cause not in self.hidden and len(self.hidden) < 20:
+                self.hidden[cause] = len(self.steps)
+
+    def hide_task(self, task: int, cause: str) -> None:
+        """``task`` starts in code racesim cannot see: its first step is unseen."""
+        self.hidden_tasks.add(task)
+        if cause not in self.hidden and len(self.hidden) < 20:
+            self.hidden[cause] = len(self.steps)
+
+    def suspended(self, task: int, cause: str | None) -> None:
+        """``task`` is now suspended inside hidden code (``cause``) or not (None)."""
+        if cause is None:
+            self.hidden_tasks.discard(task)
+            return
+        self.hidden_tasks.add(task)
+        self.mark_unseen(cause)
 
     def woke(self, task: int) -> None:
         current = self.current
@@ -248,7 +291,7 @@ class Recorder:
         )
 
     def trace(self) -> Trace:
-        return Trace(tasks=tuple(self.tasks), steps=tuple(self.steps))
+        return Trace(tasks=tuple(self.tasks), steps=tuple(self.steps), hidden=tuple(self.hidden))
 
 
 #: The recorder of the run executing in this thread right now, if any. Set by the engine only.

@@ -1,14 +1,13 @@
 """Footprints of user state: ``@sim.tracked`` classes and ``sim.note`` events.
 
 A tracked class records, into the step that is running, every read and write of its instances'
-attributes (only attributes that live in the instance ``__dict__``: methods and class constants are
-not state). Mutable containers assigned to a tracked attribute (``dict``, ``list``, ``set``,
-``collections.deque``) are wrapped so that mutating them counts as a write of that attribute and
-looking into them as a read: ``self.sessions[user] = s`` is a write of ``sessions``, not a read.
-
-The trade-off: keys are whole attributes, not container items, so two tasks touching different keys
-of one dict still conflict. That is conservative — it can only add dependencies (more schedules for
-DPOR, possible race reports on genuinely shared containers), never hide one.
+attributes: those in the instance ``__dict__``, ``__slots__`` members, and class-level defaults read
+before the first write (``class Flags: ready = False``); methods and other descriptors are not
+state. Values are stored as given — a list assigned to a tracked attribute *is* that list
+afterwards (no wrapper, no copy), so identity, aliasing, equality, ``isinstance`` and pickling are
+the program's own. What happens *inside* a container is recorded by automatic footprints
+(:mod:`sim._instrument`) in the code that touches it; code racesim does not instrument marks its
+steps unseen, so nothing is silently missed.
 
 Outside a racesim run nothing is recorded and the cost is one global lookup per access, so the
 system under test runs unchanged under plain ``trio.run``.
@@ -16,9 +15,9 @@ system under test runs unchanged under plain ``trio.run``.
 
 from __future__ import annotations
 
-import collections
 import os
 import sys
+import types
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _trace
@@ -51,128 +50,18 @@ def _record(owner: object, attr: str, kind: _trace.AccessKind) -> None:
         recorder.access(owner, attr, kind)
 
 
-def _wrap_methods(
-    base: type, reads: tuple[str, ...], writes: tuple[str, ...]
-) -> Callable[[type], type]:
-    def decorate(cls: type) -> type:
-        def make(name: str, kind: _trace.AccessKind) -> Callable[..., Any]:
-            original = getattr(base, name)
-
-            def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-                _record(self._owner, self._attr, kind)
-                return original(self, *args, **kwargs)
-
-            method.__name__ = name
-            method.__qualname__ = f"{cls.__name__}.{name}"
-            return method
-
-        for name in reads:
-            setattr(cls, name, make(name, "read"))
-        for name in writes:
-            setattr(cls, name, make(name, "write"))
-        return cls
-
-    return decorate
-
-
-_COMMON_READS = ("__contains__", "__iter__", "__len__", "__eq__", "__repr__", "copy")
-
-
-@_wrap_methods(
-    dict,
-    (*_COMMON_READS, "__getitem__", "get", "keys", "values", "items"),
-    ("__setitem__", "__delitem__", "pop", "popitem", "setdefault", "update", "clear"),
-)
-class TrackedDict(dict):  # type: ignore[type-arg]
-    """A dict whose reads and writes count as accesses of its owner's attribute."""
-
-    def __init__(self, owner: object, attr: str, data: dict[Any, Any]) -> None:
-        super().__init__(data)
-        self._owner = owner
-        self._attr = attr
-
-    __hash__ = None
-
-
-@_wrap_methods(
-    list,
-    (*_COMMON_READS, "__getitem__", "index", "count"),
-    (
-        "__setitem__",
-        "__delitem__",
-        "__iadd__",
-        "append",
-        "extend",
-        "insert",
-        "pop",
-        "remove",
-        "clear",
-        "sort",
-        "reverse",
-    ),
-)
-class TrackedList(list):  # type: ignore[type-arg]
-    """A list whose reads and writes count as accesses of its owner's attribute."""
-
-    def __init__(self, owner: object, attr: str, data: list[Any]) -> None:
-        super().__init__(data)
-        self._owner = owner
-        self._attr = attr
-
-    __hash__ = None
-
-
-@_wrap_methods(
-    set,
-    (*_COMMON_READS, "issubset", "issuperset", "union", "intersection", "difference"),
-    ("add", "discard", "remove", "pop", "clear", "update", "difference_update", "__ior__"),
-)
-class TrackedSet(set):  # type: ignore[type-arg]
-    """A set whose reads and writes count as accesses of its owner's attribute."""
-
-    def __init__(self, owner: object, attr: str, data: set[Any]) -> None:
-        super().__init__(data)
-        self._owner = owner
-        self._attr = attr
-
-    __hash__ = None
-
-
-@_wrap_methods(
-    collections.deque,
-    (*_COMMON_READS, "__getitem__", "index", "count"),
-    (
-        "__setitem__",
-        "__delitem__",
-        "append",
-        "appendleft",
-        "extend",
-        "extendleft",
-        "pop",
-        "popleft",
-        "remove",
-        "clear",
-        "rotate",
-    ),
-)
-class TrackedDeque(collections.deque):  # type: ignore[type-arg]
-    """A deque whose reads and writes count as accesses of its owner's attribute."""
-
-    def __init__(self, owner: object, attr: str, data: collections.deque[Any]) -> None:
-        super().__init__(data, data.maxlen)
-        self._owner = owner
-        self._attr = attr
-
-    def __reduce__(self) -> Any:
-        return (collections.deque, (list(self), self.maxlen))
-
-
-_WRAPPERS: dict[type, type] = {
-    dict: TrackedDict,
-    list: TrackedList,
-    set: TrackedSet,
-    collections.deque: TrackedDeque,
-}
+def _is_state(cls: type, name: str) -> bool:
+    """``name`` looked up on an instance of ``cls`` without an instance ``__dict__`` entry is state
+    (a class-level default or a ``__slots__`` member), not a method or other descriptor."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            value = vars(klass)[name]
+            if isinstance(value, types.MemberDescriptorType):
+                return True  # a __slots__ member
+            return not (
+                callable(value) or hasattr(value, "__get__") or isinstance(value, classmethod)
+            )
+    return False
 
 
 def tracked(cls: T) -> T:
@@ -187,22 +76,26 @@ def tracked(cls: T) -> T:
     base_setattr: Callable[[Any, str, Any], None] = cls.__setattr__  # type: ignore[assignment]
     base_delattr: Callable[[Any, str], None] = cls.__delattr__  # type: ignore[assignment]
 
+    state_names: dict[str, bool] = {}
+
     def __getattribute__(self: Any, name: str) -> Any:
         value = base_getattribute(self, name)
         recorder = _trace.ACTIVE
         if recorder is not None and recorder.current is not None and name[:2] != "__":
             try:
-                state = object.__getattribute__(self, "__dict__")
+                own = name in object.__getattribute__(self, "__dict__")
             except AttributeError:
-                return value
-            if name in state:
+                own = False
+            if not own:
+                known = state_names.get(name)
+                if known is None:
+                    known = state_names[name] = _is_state(type(self), name)
+                own = known
+            if own:
                 recorder.access(self, name, "read")
         return value
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
-        wrapper = _WRAPPERS.get(type(value))
-        if wrapper is not None:
-            value = wrapper(self, name, value)
         _record(self, name, "write")
         base_setattr(self, name, value)
 

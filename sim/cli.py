@@ -37,6 +37,7 @@ import subprocess
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -44,6 +45,7 @@ import attrs
 
 from . import _report
 from ._explore import explore, replay
+from ._health import HealthCheck, HealthCheckWarning
 from ._render import render_trace
 from ._scenario import ScenarioError, discover, load_reported, load_scenario
 from ._schedule import TokenError, split_token
@@ -271,20 +273,27 @@ def expectation(
 ) -> tuple[str, bool, Failure | None]:
     """``(verdict, as expected, the failure to report)`` for a scenario's exploration."""
     failures = result.failures
-    if scenario.expect == "race":
+    if scenario.expect != "clean":
         if not failures:
-            return ("no race found" + (" (exhausted)" if result.exhausted else ""), False, None)
+            what = "no unawaited coroutine" if scenario.expect == "unawaited" else "no race"
+            return (f"{what} found" + (" (exhausted)" if result.exhausted else ""), False, None)
         wanted = scenario.expect_failure
         for failure in failures:
             if wanted is None or wanted.matches(failure):
-                return (f"race found ({failure.kind})", True, failure)
+                return (_found(failure), True, failure)
         expected = wanted.describe() if wanted is not None else "a failure"
         return (f"other failure ({failures[0].kind}; expected {expected})", False, failures[0])
     if failures:
-        return (f"race found ({failures[0].kind})", False, failures[0])
+        return (_found(failures[0]), False, failures[0])
     if result.exhausted:
         return ("clean", True, None)
     return ("clean (not exhausted)", not promised, None)
+
+
+def _found(failure: Failure) -> str:
+    if failure.kind == "unawaited":
+        return "unawaited coroutine found"
+    return f"race found ({failure.kind})"
 
 
 _progress_queue: Any = None
@@ -329,19 +338,21 @@ def explore_scenario(
     promised = exhaustive and overrides.max_schedules is None and overrides.time_budget is None
     fn, order = scenario.build()
     requires = order if order.rules else None
-    result = explore(
-        fn,
-        strategy=strategy,
-        max_schedules=max_schedules,
-        seed=seed,
-        preemption_bound=bound,
-        requires=requires,
-        mode=mode,
-        races=file.races,
-        time_budget=overrides.time_budget,
-        max_failures=file.max_failures,
-        on_progress=on_progress,
-    )
+    with warnings.catch_warnings():  # health checks are printed as notes under the table
+        warnings.simplefilter("ignore", HealthCheckWarning)
+        result = explore(
+            fn,
+            strategy=strategy,
+            max_schedules=max_schedules,
+            seed=seed,
+            preemption_bound=bound,
+            requires=requires,
+            mode=mode,
+            races=file.races,
+            time_budget=overrides.time_budget,
+            max_failures=file.max_failures,
+            on_progress=on_progress,
+        )
     verdict, matches, failure = expectation(scenario, result, promised)
     record = None
     if failure is not None:
@@ -636,6 +647,8 @@ def _print_summary(
     for result in run.results:
         if result.replay_command:
             lines.append(f"replay {result.scenario.name}: {result.replay_command}")
+    for result in run.results:
+        lines.extend(f"note {result.scenario.name}: {note}" for note in result.stats.notes)
     lines.append(f"reports: {_relative(index_page)}" + (f", JUnit: {junit}" if junit else ""))
     for line in lines:
         console.print(Text(line), soft_wrap=True)
@@ -743,6 +756,7 @@ def _replay_seed(args: argparse.Namespace) -> int:
         races=file.races,
         max_failures=1,
         shrink=False,
+        suppress_health_check=tuple(HealthCheck),  # one chosen run, by design
     )
     failure = result.failures[0] if result.failures else None
     token = failure.token if failure is not None else ""
@@ -796,7 +810,7 @@ def _show_replay(
         if trace is not None:
             out.write("\n" + render_trace(trace) + "\n")
         verdict = "passes now"
-    matches = (failure is not None) == (scenario.expect == "race")
+    matches = (failure is not None) == (scenario.expect != "clean")
     result = _report.ScenarioResult(
         command="replay",
         scenario=_info(scenario),

@@ -47,8 +47,9 @@ from ._schedule import TokenError, TokenMismatch, decode, token_fingerprint
 from .strategies import NAMES, ReplayDivergence, resolve
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Iterable
 
+    from ._health import HealthCheck
     from ._order import Order
 
 MARKER = "racesim"
@@ -64,11 +65,17 @@ MARKER_KWARGS = (
     "explore_time",
     "time_budget",
     "max_steps",
+    "instrument",
+    "suppress_health_check",
 )
 #: Prefix of the ``item.user_properties`` this plugin writes.
 PROPERTY_PREFIX = "racesim_"
 
 _ORIGINAL = pytest.StashKey["Callable[..., Any]"]()
+
+
+def _names(value: str | Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @attrs.frozen
@@ -85,6 +92,9 @@ class Exploration:
     explore_time: bool = False
     time_budget: float | None = None
     max_steps: int | None = None
+    #: modules / packages to give automatic footprints, besides the test's own module
+    instrument: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    suppress_health_check: tuple[HealthCheck, ...] = attrs.field(default=(), converter=tuple)
 
 
 # -- options and marker ----------------------------------------------------------------------------
@@ -348,6 +358,8 @@ def _explore_test(
         explore_time=exploration.explore_time,
         time_budget=exploration.time_budget,
         max_steps=exploration.max_steps,
+        instrument=exploration.instrument,
+        suppress_health_check=exploration.suppress_health_check,
     )
     _record(
         item,
@@ -357,6 +369,8 @@ def _explore_test(
         strategy=result.strategy,
         time=round(result.elapsed, 3),
     )
+    if result.notes:
+        _record(item, notes=" ".join(result.notes))
     if result.failures:
         failure = result.failures[0]
         _record(item, token=failure.token)
@@ -380,6 +394,7 @@ def _replay_test(
             requires=exploration.requires,
             races=exploration.races,
             max_steps=exploration.max_steps,
+            instrument=exploration.instrument,
         )
     except TokenMismatch as error:
         raise _usage(item, f"--racesim-replay: {error}") from None
@@ -466,4 +481,5 @@ def describe_stats(values: dict[str, object]) -> str:
             f"{schedules} schedule{plural} ({values.get('strategy')}), {reason}, "
             f"{values.get('time')}s"
         )
-    return text + (f", failed: token {values['token']}" if "token" in values else "")
+    text += f", failed: token {values['token']}" if "token" in values else ""
+    return text + (f"\n    note: {values['notes']}" if "notes" in values else "")

@@ -24,6 +24,10 @@ key                      default  meaning
                                   with the runs
 ``concurrent_creation``  false    create a user's agents concurrently (else one after another,
                                   then run them concurrently)
+``unawaited_wiring``     false    legacy / shipped: instead of wiring the registry, call each
+                                  user session's async ``set_websocket_manager`` without
+                                  ``await``, as the seed report's interface-violation suite
+                                  did — the coroutine never runs (racesim: ``unawaited``)
 =======================  =======  ==========================================================
 
 Every task is spawned in a fixed order (users in order, then reconnects, then concurrent wiring:
@@ -111,6 +115,7 @@ class Workload:
     concurrent_wiring: bool = attrs.field(default=False, validator=_flag)
     reconnects: int = attrs.field(default=0, validator=_count(0))
     concurrent_creation: bool = attrs.field(default=False, validator=_flag)
+    unawaited_wiring: bool = attrs.field(default=False, validator=_flag)
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -176,6 +181,12 @@ def build(
         )
     params = workload if isinstance(workload, Workload) else Workload.from_mapping(workload)
     registry_class = REGISTRIES[variant]
+    if params.unawaited_wiring and variant == "remediated":
+        raise BuildError(
+            "workload.unawaited_wiring",
+            "workload key 'unawaited_wiring' needs the legacy or shipped registry (the "
+            "remediated one has no per-session setter to call)",
+        )
 
     async def scenario() -> None:
         users = params.users_names()
@@ -214,7 +225,9 @@ def build(
 
         async with trio.open_nursery() as nursery:
             registry = registry_class(nursery)
-            if not params.concurrent_wiring:
+            if params.unawaited_wiring:
+                await wire_without_await(registry, manager, users)
+            elif not params.concurrent_wiring:
                 await registry.wire(manager)
             for user in users:
                 if params.concurrent_creation:
@@ -239,6 +252,15 @@ def build(
     scenario.__qualname__ = scenario.__name__ = f"agent_registry_{variant}"
     order = required_order(params) if "happens_before" in chosen else Order()
     return scenario, order
+
+
+async def wire_without_await(registry: Any, manager: WebSocketManager, users: list[str]) -> None:
+    """The seed report's interface-violation suite: it called the sessions' *async*
+    ``set_websocket_manager`` as if it were the legacy synchronous setter. Without ``await`` the
+    coroutine is created and dropped; no session is ever wired."""
+    for user in users:
+        session = await registry.get_user_session(user)
+        session.set_websocket_manager(manager, origin="interface-violation test")
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ SCRIPTS = [
     ("bench_memory.py", ["--budget", "2"], "memory.json"),
     ("bench_parallel.py", [], "parallel.json"),
     ("bench_strategies.py", [], "strategies.json"),
+    ("bench_footprints.py", [], "footprints.json"),
 ]
 
 

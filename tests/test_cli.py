@@ -110,7 +110,7 @@ max_schedules = 200
 max_failures = 1
 
 [expect_failure]
-kinds = ["race"]
+kinds = ["assertion"]
 """
 
 #: What the ``racesim`` console script runs.

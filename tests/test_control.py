@@ -9,12 +9,23 @@ import trio
 from trio._core import _run as trio_run
 
 import sim
+from sim._run import run_once
+from sim.strategies import DfsStrategy
 
 from models import abba, lost_update, sleeper, spinner, three_increments, workers
 
+#: pure-checkpoint workers share nothing, on purpose
+NOTHING_SHARED = sim.HealthCheck.nothing_shared
+
 
 def test_dfs_enumerates_all_70_schedules_of_two_tasks_with_three_checkpoints() -> None:
-    result = sim.explore(workers(2, 3), strategy="dfs", max_schedules=10_000, races=False)
+    result = sim.explore(
+        workers(2, 3),
+        strategy="dfs",
+        max_schedules=10_000,
+        races=False,
+        suppress_health_check=[NOTHING_SHARED],
+    )
     assert result.schedules_run == math.comb(8, 4) == 70
     assert result.distinct_orders == 70
     assert result.exhausted is True
@@ -23,7 +34,13 @@ def test_dfs_enumerates_all_70_schedules_of_two_tasks_with_three_checkpoints() -
 
 
 def test_dfs_enumerates_all_1680_schedules_of_three_tasks_with_two_checkpoints() -> None:
-    result = sim.explore(workers(3, 2), strategy="dfs", max_schedules=10_000, races=False)
+    result = sim.explore(
+        workers(3, 2),
+        strategy="dfs",
+        max_schedules=10_000,
+        races=False,
+        suppress_health_check=[NOTHING_SHARED],
+    )
     expected = math.factorial(9) // math.factorial(3) ** 3
     assert result.schedules_run == expected == 1680
     assert result.distinct_orders == expected
@@ -33,7 +50,12 @@ def test_dfs_enumerates_all_1680_schedules_of_three_tasks_with_two_checkpoints()
 def test_batch_mode_only_permutes_within_trio_batches() -> None:
     # Both workers are runnable at every batch: 4 batches of 2 steps, each in either order.
     result = sim.explore(
-        workers(2, 3), strategy="dfs", mode="batch", max_schedules=10_000, races=False
+        workers(2, 3),
+        strategy="dfs",
+        mode="batch",
+        max_schedules=10_000,
+        races=False,
+        suppress_health_check=[NOTHING_SHARED],
     )
     assert result.schedules_run == 2**4
     assert result.exhausted is True
@@ -72,8 +94,10 @@ def test_runaway_loop_is_reported_at_the_step_budget_not_hung() -> None:
 
 def test_sleep_takes_virtual_not_real_time() -> None:
     result = sim.explore(sleeper, strategy="dfs", races=False)
-    assert result.failures == []
-    assert result.elapsed < 1.0
+    assert result.failures == []  # sleeper asserts trio.current_time() moved by exactly 5
+    strategy = DfsStrategy()
+    strategy.new_execution()
+    assert run_once(sleeper, strategy).virtual_time == 5  # the MockClock jumped; nobody waited
 
 
 def test_exception_in_a_model_task_is_a_failure_with_its_traceback() -> None:

@@ -15,6 +15,9 @@ import sim
 
 from models import locked_update, lost_update, workers
 
+#: pure-checkpoint workers share nothing, on purpose
+NOTHING_SHARED = sim.HealthCheck.nothing_shared
+
 TESTS = Path(__file__).parent
 
 
@@ -72,7 +75,13 @@ def test_random_with_the_same_seed_gives_identical_traces() -> None:
             def execution_finished(self, trace, schedule):  # type: ignore[no-untyped-def]
                 seen.append(trace.order())
 
-        sim.explore(workers(3, 3), strategy=Recording(seed), max_schedules=25, races=False)
+        sim.explore(
+            workers(3, 3),
+            strategy=Recording(seed),
+            max_schedules=25,
+            races=False,
+            suppress_health_check=[NOTHING_SHARED],
+        )
         return seen
 
     first, second, other = traces(7), traces(7), traces(8)
@@ -90,6 +99,7 @@ def test_random_failure_seed_reproduces_that_execution_first() -> None:
         strategy="random",
         seed=failure.seed,
         max_schedules=1,
+        suppress_health_check=[sim.HealthCheck.tiny_budget],
         races=False,
         shrink=False,
     )
@@ -130,7 +140,13 @@ def test_unknown_strategy_names_the_valid_ones() -> None:
 
 
 def test_max_schedules_stops_with_its_exit_reason() -> None:
-    result = sim.explore(workers(3, 2), strategy="dfs", max_schedules=10, races=False)
+    result = sim.explore(
+        workers(3, 2),
+        strategy="dfs",
+        max_schedules=10,
+        races=False,
+        suppress_health_check=[NOTHING_SHARED],
+    )
     assert result.schedules_run == 10
     assert result.exhausted is False
     assert result.exit_reason is sim.ExitReason.MAX_SCHEDULES
@@ -139,12 +155,20 @@ def test_max_schedules_stops_with_its_exit_reason() -> None:
 
 def test_environment_overrides_the_schedule_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RACESIM_MAX_SCHEDULES", "3")
-    result = sim.explore(workers(3, 2), strategy="dfs", races=False)
+    result = sim.explore(
+        workers(3, 2), strategy="dfs", races=False, suppress_health_check=[NOTHING_SHARED]
+    )
     assert result.schedules_run == 3
 
 
 def test_distinct_orders_memory_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sim._explore, "DISTINCT_ORDERS_TRACKED", 25)
-    result = sim.explore(workers(3, 2), strategy="dfs", max_schedules=100, races=False)
+    result = sim.explore(
+        workers(3, 2),
+        strategy="dfs",
+        max_schedules=100,
+        races=False,
+        suppress_health_check=[NOTHING_SHARED],
+    )
     assert result.schedules_run == 100
     assert result.distinct_orders == 25

@@ -13,6 +13,8 @@ CONTRACT = {
     "tracked",
     "Order",
     "Failure",
+    "HealthCheck",
+    "HealthCheckWarning",
     "Result",
     "ExitReason",
     "ReplayDivergence",

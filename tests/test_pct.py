@@ -75,6 +75,7 @@ def test_a_printed_pct_seed_replays_its_run_as_a_first_execution() -> None:
         scenario,
         strategy=PctStrategy(seed=found.seed, depth=2),  # type: ignore[arg-type]
         max_schedules=1,
+        suppress_health_check=[sim.HealthCheck.tiny_budget],
         races=False,
         shrink=False,
     )

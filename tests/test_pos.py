@@ -77,6 +77,7 @@ def test_a_printed_pos_seed_replays_its_run_as_a_first_execution() -> None:
         probe(8, 4),
         strategy=PosStrategy(found.seed),  # type: ignore[arg-type]
         max_schedules=1,
+        suppress_health_check=[sim.HealthCheck.tiny_budget],
         races=False,
         shrink=False,
     )

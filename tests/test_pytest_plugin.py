@@ -11,8 +11,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from sim.strategies import NAMES
-
 INI = """
 [pytest]
 addopts = --strict-markers
@@ -391,7 +389,9 @@ def test_bad_options_are_usage_errors(pytester: pytest.Pytester, option: str, me
 
 def test_options_override_the_marker(pytester: pytest.Pytester) -> None:
     _write(pytester, RACY.replace("races=False", "races=False, max_schedules=1"))
-    pytester.runpytest().assert_outcomes(passed=1)  # the first schedule happens to pass
+    tiny = pytester.runpytest()  # one schedule passes, but nothing was compared: a health check
+    tiny.assert_outcomes(failed=1)
+    tiny.stdout.fnmatch_lines(["*HealthCheckWarning: the budget stopped the exploration after 1*"])
     harder = pytester.runpytest("-v", "--racesim-max-schedules=50", "--racesim-strategy=random")
     harder.assert_outcomes(failed=1)
     harder.stdout.fnmatch_lines(["racesim: assertion in schedule * (strategy random*"])
@@ -400,10 +400,7 @@ def test_options_override_the_marker(pytester: pytest.Pytester) -> None:
 def test_default_strategy_is_dpor(pytester: pytest.Pytester) -> None:
     _write(pytester, "@pytest.mark.racesim\nasync def test_default():\n    pass\n")
     result = pytester.runpytest("-v")
-    if "dpor" in NAMES:
-        result.stdout.fnmatch_lines(["test_racy.py::test_default: 1 schedule* (dpor*"])
-    else:
-        result.stdout.fnmatch_lines(["*unknown strategy 'dpor'*"])
+    result.stdout.fnmatch_lines(["test_racy.py::test_default: 1 schedule* (dpor*"])
 
 
 def test_junit_properties_carry_statistics_and_token(pytester: pytest.Pytester) -> None:
@@ -421,3 +418,33 @@ def test_junit_properties_carry_statistics_and_token(pytester: pytest.Pytester) 
     assert "racesim_token" not in properties["test_locked"]
     assert properties["test_lost_update"]["racesim_token"] == token
     assert properties["test_lost_update"]["racesim_exit_reason"] == "failure_limit"
+
+
+def test_a_test_without_any_decorator_fails_under_the_default_strategy_and_replays(
+    pytester: pytest.Pytester,
+) -> None:
+    plain = COUNTER.replace("@sim.tracked\n", "")
+    pytester.makeini(INI)
+    pytester.makepyfile(
+        test_plain=textwrap.dedent(plain)
+        + textwrap.dedent(
+            """
+            @pytest.mark.racesim
+            async def test_lost_update():
+                counter = Counter()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(increment, counter)
+                    nursery.start_soon(increment, counter)
+                assert counter.value == 2, f"lost update: {counter.value}"
+            """
+        )
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["racesim: assertion in schedule * (strategy dpor*", "*lost update: 1*"]
+    )
+    token = _token(result)
+    replayed = pytester.runpytest(f"--racesim-replay={token}")
+    replayed.assert_outcomes(failed=1)
+    replayed.stdout.fnmatch_lines(["*in the replayed schedule*", "*lost update: 1*"])

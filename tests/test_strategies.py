@@ -102,7 +102,13 @@ def test_a_failure_seed_reproduces_its_run_in_a_fresh_exploration(name: str) -> 
     found = sim.explore(lost_update, strategy=name, seed=3, races=False, shrink=False)
     failure = found.failures[0]
     again = sim.explore(
-        lost_update, strategy=name, seed=failure.seed, max_schedules=1, races=False, shrink=False
+        lost_update,
+        strategy=name,
+        seed=failure.seed,
+        max_schedules=1,
+        suppress_health_check=[sim.HealthCheck.tiny_budget],
+        races=False,
+        shrink=False,
     )
     assert again.first_failure_at == 0
     assert again.failures[0].schedule == failure.schedule

@@ -6,7 +6,8 @@ saw it touch. Two events are dependent when they touch the same key and one of t
 (:meth:`Access.conflicts_with`: trio sync operations count as changes). One exception, shared with
 the happens-before checker: sibling tasks' exits from a nursery commute with each other (each only
 leaves the nursery), so a child exit counts as a read of its nursery here. Steps with empty
-footprints commute with everything. A step that cancels a scope (or whose task failed, which
+footprints commute with everything. A step that ran code racesim does not see (``Step.unseen``) is
+dependent on every step that touched anything (the ``UNSEEN`` key). A step that cancels a scope (or whose task failed, which
 cancels its nursery) is dependent on every step: the checkpoints that notice are not in footprints.
 The virtual clock advancing (``explore_time``) is an event of its own with footprint ``None``,
 dependent on everything.
@@ -47,14 +48,24 @@ CLOCK = -1  #: the task id of "advance the virtual clock" in :class:`Choice.cand
 EVERYTHING = ("*", "")
 
 
+#: The key of code racesim cannot see: written by every unseen step, read by every step that
+#: touched anything, so an unseen step is dependent on each of those and on every other unseen step.
+UNSEEN = ("?", "")
+
+
 def footprint_of(step: Step) -> dict[tuple[str, str], bool]:
-    """The footprint of a finished step (see the module docstring for child exits)."""
+    """The footprint of a finished step (see the module docstring for child exits and unseen
+    steps)."""
     touched: dict[tuple[str, str], bool] = {}
     for access in step.accesses:
         writes = access.kind != "read" and not is_child_exit(step, access)
         touched[access.key] = touched.get(access.key, False) or writes
         if access.kind == "release" and access.obj.startswith("CancelScope#"):
             touched[EVERYTHING] = True
+    if step.unseen:
+        touched[UNSEEN] = True
+    elif touched:
+        touched[UNSEEN] = False
     return touched
 
 

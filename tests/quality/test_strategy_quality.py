@@ -70,7 +70,13 @@ def test_every_strategy_finds_every_race_scenario(scenario: Scenario, strategy: 
 def test_pct_finds_a_depth_two_bug_within_its_bound_for_every_seed() -> None:
     scenario = probe(50, 25)  # the long task must be preempted right after its 25th step
     calibration = PctStrategy(depth=2)
-    sim.explore(scenario, strategy=calibration, max_schedules=1, races=False)
+    sim.explore(
+        scenario,
+        strategy=calibration,
+        max_schedules=1,
+        suppress_health_check=[sim.HealthCheck.tiny_budget],
+        races=False,
+    )
     budget = calibration.runs_for(0.99)
     assert (calibration.tasks_seen, calibration.steps_seen) == (3, 54)
     assert budget == 744  # 1 / bound = n * k = 162 runs on average, at worst

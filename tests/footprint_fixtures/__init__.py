@@ -1,0 +1,1 @@
+"""Modules the automatic-footprint tests import: some instrumented on request, one never."""
