@@ -99,7 +99,11 @@ def _record_put(original: Callable[..., Any]) -> Callable[..., Any]:
             return
         ledger = _ledger(self, recorder)
         before = len(self._data)
-        original(self, data)
+        try:
+            original(self, data)
+        except trio.ClosedResourceError:  # found it closed: ordered after the close
+            recorder.access(self, "", "acquire")
+            raise
         added = len(self._data) - before
         chunk = Chunk() if recorder.current is not None else None
         if added:

@@ -119,8 +119,8 @@ async def over_stapled_memory_channels() -> None:
         async def aclose(self) -> None:
             raise NotImplementedError
 
-    up_send, up_receive = trio.open_memory_channel[bytes](4)
-    down_send, down_receive = trio.open_memory_channel[bytes](4)
+    up_send, up_receive = trio.open_memory_channel(4)
+    down_send, down_receive = trio.open_memory_channel(4)
     await websocket_like(lambda: (Channel(up_send, down_receive), Channel(down_send, up_receive)))
 
 
