@@ -8,7 +8,10 @@ on how fast a thread was).
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -237,3 +240,19 @@ def test_io_that_never_becomes_ready_is_reported_within_the_limit(
     result = sim.explore(scenario, strategy="dfs", max_schedules=1)
     assert [failure.kind for failure in result.failures] == ["stalled"]
     assert "main: waiting for I/O readiness" in result.failures[0].message
+
+
+def test_a_thread_race_token_replays_in_another_process_with_another_hash_seed() -> None:
+    result = sim.explore(threads_lose_an_update, strategy="dfs")
+    failure = result.failures[0]
+    script = (
+        f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+        "import sim\nfrom test_threads_io import threads_lose_an_update\n"
+        f"run = sim.replay(threads_lose_an_update, {failure.token!r})\n"
+        "print(run.failure.message.splitlines()[0]); print(run.trace.order())\n"
+    )
+    env = dict(os.environ, PYTHONHASHSEED="777")
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [failure.message.splitlines()[0], str(failure.trace.order())]
