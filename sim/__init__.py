@@ -30,6 +30,7 @@ from ._schedule import Schedule as Schedule
 from ._schedule import TokenError as TokenError
 from ._schedule import TokenMismatch as TokenMismatch
 from ._settings import Settings as Settings
+from ._streams import explore_delivery as explore_delivery
 from ._tracked import note as note
 from ._tracked import tracked as tracked
 from .strategies import Choice as Choice
@@ -54,6 +55,7 @@ __all__ = [
     "TokenError",
     "TokenMismatch",
     "explore",
+    "explore_delivery",
     "note",
     "replay",
     "schedules",

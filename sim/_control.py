@@ -21,19 +21,35 @@ The :class:`Controller` is the trio Instrument that keeps the books: it opens an
 around each model task step, records wake-ups (a model task rescheduled while another model task
 runs) and spawns, detects deadlock (model tasks alive, none runnable, no timer pending) and runaway
 runs (the step budget), and cancels the run in both cases with a report of where every task waits.
+Delivery decisions on in-memory links (:mod:`._streams`) are further candidates of a decision; the
+chosen one runs right there, in the run loop, as a step of the link's pseudo-task.
+
+**External waits.** A model task blocked on something outside the model — a worker thread, I/O
+readiness — is *externally blocked*; trio's abort function for the blocked task says which (one dict
+lookup per blocking step). Two rules keep runs deterministic and honest. (1) While a worker thread
+has not reported back (returned, or called in with ``trio.from_thread``), no decision is made: the
+gate hands the run loop only non-model tasks (the entry queue that delivers the thread's result),
+so the set of runnable tasks at a decision never depends on thread speed. (2) When nothing in the
+model may run and an external operation is pending (a model task's, or a task outside the model
+blocked on a thread or I/O), the gate waits in real time in trio's own I/O manager — no deadlock is
+declared and the MockClock never advances — up to ``external_wait`` seconds; beyond that the run
+fails as ``stalled`` with each task and what it waits for, and tasks stuck on threads are resumed
+with :class:`ExternalWaitExceeded` (their threads' late results are dropped) so the run can end.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import outcome
 import trio
 from trio._core import _run as trio_run
 
-from . import _instrument, _primitives, _trace
+from . import _instrument, _primitives, _streams, _trace
 from ._schedule import Decision
 from .strategies._protocol import Choice
 
@@ -92,6 +108,48 @@ def _model_name(raw: str, taken: set[str]) -> str:
     return unique
 
 
+#: What a model task blocked on outside the model waits for, by the file of trio's abort function.
+_THREAD = "a worker thread (trio.to_thread.run_sync)"
+_EXTERNAL_FILES = {
+    "_threads.py": _THREAD,
+    "_io_epoll.py": "I/O readiness (wait_readable / wait_writable)",
+    "_io_kqueue.py": "I/O readiness (wait_readable / wait_writable)",
+    "_io_windows.py": "I/O readiness (wait_readable / wait_writable / overlapped I/O)",
+}
+_EXTERNAL_CODES: dict[Any, str | None] = {}
+
+
+def external_wait(task: Any) -> str | None:
+    """What ``task`` waits for outside the model (a thread, I/O), or None: read from the abort
+    function trio keeps for a blocked task, so the check costs one dict lookup."""
+    code = getattr(task._abort_func, "__code__", None)
+    if code is None:
+        return None
+    found = _EXTERNAL_CODES.get(code, "")
+    if found == "":
+        filename = code.co_filename
+        found = None
+        if filename.startswith(_TRIO_DIR):
+            found = _EXTERNAL_FILES.get(os.path.basename(filename))
+        _EXTERNAL_CODES[code] = found
+    return found
+
+
+class ExternalWaitExceeded(Exception):
+    """Thrown into a task stuck on a worker thread when the external-wait limit is exceeded."""
+
+
+def _unstick(task: Any, abort: Any) -> None:
+    """Resume a task blocked in ``trio.to_thread.run_sync`` with :class:`ExternalWaitExceeded`,
+    and make its thread's late result be dropped (what ``abandon_on_cancel=True`` does)."""
+    cells = dict(zip(abort.__code__.co_freevars, abort.__closure__ or (), strict=True))
+    register = cells.get("task_register")
+    if register is None or task._next_send_fn is not None:  # gone, or already resumed
+        return
+    register.cell_contents[0] = None
+    trio.lowlevel.reschedule(task, outcome.Error(ExternalWaitExceeded(task.name)))
+
+
 class RunAborted(Exception):
     """Raised inside the controller to stop a run early (divergence, strategy error)."""
 
@@ -116,21 +174,31 @@ class Gate:
             self._other.append(task)
 
     def __bool__(self) -> bool:
-        if self._other or self.model:
+        if self._other:
             return True
-        # Nothing runnable. When the run loop itself asks (not ``reschedule``, which asks too),
-        # this is where trio would block in its I/O wait: the controller checks for deadlock here
-        # rather than in an instrument hook that would cost a call on every loop iteration.
-        if sys._getframe(1).f_code is _RUN_LOOP_CODE:
-            self._controller.idle()
-        return bool(self._other) or bool(self.model)
+        controller = self._controller
+        runnable = bool(self.model) or bool(controller.link_actions())
+        # Nothing runnable (or a worker thread has not reported back yet, so no decision may be
+        # made). When the run loop itself asks (not ``reschedule``, which asks too), this is where
+        # trio would block in its I/O wait: the controller waits for external operations or checks
+        # for deadlock here rather than in an instrument hook that would cost a call on every
+        # loop iteration.
+        if (not runnable or controller.threads_pending()) and sys._getframe(
+            1
+        ).f_code is _RUN_LOOP_CODE:
+            controller.idle()
+            runnable = bool(self.model) or bool(controller.link_actions())
+        return bool(self._other) or runnable
 
     def __len__(self) -> int:
         return len(self._other) + len(self.model)
 
     def __iter__(self) -> Iterator[Any]:
         handed = list(self._other)
-        chosen = self._controller.pick(self.model) if self.model else None
+        controller = self._controller
+        chosen = None
+        if (self.model or controller.link_actions()) and not controller.threads_pending():
+            chosen = controller.pick(self.model)
         self._handed = chosen
         if chosen is not None:
             handed.append(chosen)
@@ -161,8 +229,13 @@ class Controller(trio.abc.Instrument):
         mode: str = "free",
         max_steps: int = 20_000,
         explore_time: bool = False,
+        external_wait: float = 10.0,
     ) -> None:
         self.strategy = strategy
+        self.external_wait = external_wait
+        #: model task id -> what it waits for outside the model (a worker thread, I/O readiness)
+        self.external: dict[int, str] = {}
+        self._idle_since: float | None = None
         self.recorder = recorder
         self.mode = mode
         self.max_steps = max_steps
@@ -184,41 +257,87 @@ class Controller(trio.abc.Instrument):
         self._exited = False
         self._clock_chosen = False
         self.gate: Gate | None = None
+        self.links = _streams.Links(self._add_link)
 
     # -- installing the gate (called from the harness task, inside the run) -----------------------
     def install(self) -> None:
         runner = trio_run.GLOBAL_RUN_CONTEXT.runner
         self.gate = Gate(self, runner.runq)
         runner.runq = self.gate  # type: ignore[assignment]  # the one documented gate
+        _streams.ACTIVE = self.links
 
     def uninstall(self) -> None:
         runner = trio_run.GLOBAL_RUN_CONTEXT.runner
+        if _streams.ACTIVE is self.links:
+            _streams.ACTIVE = None
         if self.gate is not None and runner.runq is self.gate:  # type: ignore[comparison-overlap]
             runner.runq = self.gate.drain()
 
     # -- choosing -----------------------------------------------------------------------------------
     def task_runnable(self, task: Any) -> None:
+        if self.external:
+            self.external.pop(self.ids[task], None)
         if self._stepping is not None and not self.aborting:
             self.recorder.woke(self.ids[task])
+
+    def threads_pending(self) -> bool:
+        """A model task waits for a worker thread that has not reported back: no decision may
+        be made until it does, so the set of runnable tasks never depends on thread timing."""
+        return bool(self.external) and _THREAD in self.external.values()
 
     def clock_pending(self) -> bool:
         if not self.explore_time or self.aborting:
             return False
+        if self.external:
+            return False  # the virtual clock stands still while an external operation pends
         deadline = trio.lowlevel.current_statistics().seconds_to_next_deadline
-        return 0 < deadline < float("inf") and bool(self.gate and self.gate.model)
+        runnable = bool(self.gate and self.gate.model) or bool(self.link_actions())
+        return 0 < deadline < float("inf") and runnable
+
+    def link_actions(self) -> list[int]:
+        """Delivery decisions on in-memory links that may go next (see :mod:`._streams`)."""
+        if not self.links.links or not self.alive or self.aborting:
+            return []
+        return self.links.actions()
+
+    def _add_link(self, name: str) -> int:
+        task_id = self.recorder.add_task(_model_name(name, self._names), self._stepping)
+        self.tasks.append(name)  # keeps ids aligned; a link is never alive or blocked
+        return task_id
+
+    def _run_link(self, action: int) -> None:
+        """One delivery decision as a step of the link's pseudo-task."""
+        self.steps += 1
+        self._stepping = action
+        self.recorder.begin_step(action)
+        location = "aborted"
+        try:
+            location = self.links.run(action)
+        except BaseException as exc:
+            self._fault(exc)
+        finally:
+            self._stepping = None
+            if self.recorder.current is not None:
+                self.recorder.end_step(location)
 
     def pick(self, runnable: list[Any]) -> Any | None:
         ids = self.ids
         order = sorted(runnable, key=ids.__getitem__)
-        if self.mode == "batch":
+        if self.mode == "batch" and order:
             if not self.batch_left or not any(ids[task] in self.batch_left for task in order):
                 self.batch_left = {ids[task] for task in order}
             order = [task for task in order if ids[task] in self.batch_left]
+        entries: list[tuple[int, Any]] = [(ids[task], task) for task in order]
+        actions = self.link_actions()
+        if actions:
+            entries = sorted([*entries, *((action, None) for action in actions)])
         clock = self.clock_pending()
-        if (len(order) == 1 and not clock) or self.aborting:
-            chosen = order[0]
+        if not entries:
+            return None
+        if (len(entries) == 1 and not clock) or self.aborting:
+            chosen_id, chosen = entries[0]
         else:
-            candidates = tuple(ids[task] for task in order)
+            candidates = tuple(entry[0] for entry in entries)
             names = tuple(self.recorder.tasks[i].name for i in candidates)
             previous = candidates.index(self.last_run) if self.last_run in candidates else None
             if clock:
@@ -238,19 +357,22 @@ class Controller(trio.abc.Instrument):
             except BaseException as exc:  # a divergence or a strategy bug: stop this run
                 self.error = exc
                 self.abort()
-                return order[0]
+                return order[0] if order else None
             if not 0 <= index < len(candidates):
                 self.error = RuntimeError(
                     f"internal error in racesim - please report: strategy "
                     f"{self.strategy.name!r} chose {index} of {len(candidates)} tasks"
                 )
                 self.abort()
-                return order[0]
+                return order[0] if order else None
             self.decisions.append(Decision(index, names[index], len(candidates), previous))
             if candidates[index] == -1:
                 self._advance_clock()
                 return None
-            chosen = order[index]
+            chosen_id, chosen = entries[index]
+        if chosen is None:
+            self._run_link(chosen_id)
+            return None
         if self.mode == "batch":
             self.batch_left.discard(ids[chosen])
         return chosen
@@ -359,6 +481,7 @@ class Controller(trio.abc.Instrument):
         self.steps += 1
         self._stepping = task_id
         self._exited = False
+        self._idle_since = None
         self.recorder.begin_step(task_id)
 
     def _task_exited(self, task: Any) -> None:
@@ -380,18 +503,86 @@ class Controller(trio.abc.Instrument):
             self.recorder.suspended(task_id, _instrument.suspended_hidden(task.coro))
         location = "exit" if self._exited else where(task)[0]
         self.recorder.end_step(location)
+        if not self._exited and task._abort_func is not None:
+            what = external_wait(task)
+            if what is not None:
+                self.external[task_id] = what
 
     def idle(self) -> None:
         try:
-            self._check_deadlock()
+            if not self._wait_external():
+                self._check_deadlock()
         except BaseException as exc:
             self._fault(exc)
+
+    # -- external waits ---------------------------------------------------------------------------
+    def _outside_waits(self, runner: Any) -> list[str]:
+        """Tasks outside the model (not trio's own) blocked on a thread or I/O: they may still
+        wake a model task, so the run is not deadlocked while they wait."""
+        found = []
+        for task in runner.tasks:
+            if task in self.ids or task.name.startswith("<") or task is runner.main_task:
+                continue
+            what = external_wait(task) if task._abort_func is not None else None
+            if what is not None:
+                found.append(f"  {task.name} (outside the scenario): waiting for {what}")
+        return sorted(found)
+
+    def _wait_external(self) -> bool:
+        """Wait in real time while operations outside the model are pending and nothing in the
+        model may run; False when none is pending (then the caller checks for deadlock)."""
+        gate = self.gate
+        if gate is None:
+            return False
+        runner = trio_run.GLOBAL_RUN_CONTEXT.runner
+        while True:
+            runnable = bool(gate.model) or bool(self.link_actions())
+            if gate._other or (runnable and not self.threads_pending()):
+                return True
+            pending = {i: what for i, what in self.external.items() if i in self.alive}
+            outside = [] if pending or self.aborting else self._outside_waits(runner)
+            if not pending and not outside:
+                return False
+            if self._idle_since is None:
+                self._idle_since = time.monotonic()
+            left = self._idle_since + self.external_wait - time.monotonic()
+            if left <= 0:
+                self._external_exceeded(pending, outside)
+                return True
+            runner.io_manager.process_events(runner.io_manager.get_events(left))
+
+    def _external_exceeded(self, pending: dict[int, str], outside: list[str]) -> None:
+        lines = [
+            f"  {self.recorder.tasks[i].name}: waiting for {what} in "
+            f"{where(self.tasks[i])[1]}() at {where(self.tasks[i])[0]}"
+            for i, what in sorted(pending.items())
+        ]
+        if self.problem is None:
+            self.problem = (
+                "stalled",
+                f"external wait exceeded the limit of {self.external_wait:g} s of real time: "
+                "nothing in the model could run while these waited outside it:\n"
+                + "\n".join(lines + outside)
+                + "\nA thread that never returns, or I/O that never becomes ready, stalls the run. "
+                "If the work is real, raise the limit with RACESIM_EXTERNAL_WAIT.",
+            )
+        stuck = [  # not cancellable: its thread holds it until it returns
+            (self.tasks[task_id], self.tasks[task_id]._abort_func)
+            for task_id, what in sorted(pending.items())
+            if what == _THREAD
+        ]
+        self.external.clear()
+        self.abort()  # trio tries each abort function once, and forgets it
+        for task, abort in stuck:
+            _unstick(task, abort)
 
     def _check_deadlock(self) -> None:
         if self.gate is None or self.aborting or not self.alive:
             return
         if trio.lowlevel.current_statistics().seconds_to_next_deadline < float("inf"):
             return
+        if trio_run.GLOBAL_RUN_CONTEXT.runner.waiting_for_idle:
+            return  # trio wakes wait_all_tasks_blocked() now that every task is blocked
         from ._happens_before import wait_for_cycle
 
         names = {self.recorder.tasks[i].name: self.waits_on(self.tasks[i]) for i in self.alive}

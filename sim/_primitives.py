@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from trio._core import _run as trio_run
 
-from . import _trace
+from . import _streams, _trace
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -125,6 +125,7 @@ def install() -> None:
     _wrap(trio_run.NurseryManager, "__aexit__", "acquire", _nursery_of_manager)
     _wrap(trio.CancelScope, "cancel", "release")
     _install_observers()
+    _streams.install()
 
 
 def _lot_of(primitive: Any) -> Any:

@@ -48,7 +48,7 @@ import trio
 import trio.testing
 from trio._core import _run as trio_run
 
-from . import _instrument, _primitives, _trace
+from . import _instrument, _primitives, _settings, _trace
 from ._control import Controller, _is_user_file
 from ._schedule import Schedule
 
@@ -291,6 +291,7 @@ def run_once(
     mode: str = "free",
     max_steps: int = 20_000,
     explore_time: bool = False,
+    external_wait: float | None = None,
     instrument: Sequence[str] = (),
 ) -> Outcome:
     """Run ``scenario`` once with ``strategy`` making every decision. Strategy errors (such as
@@ -301,8 +302,15 @@ def run_once(
     ensure_supported()
     _instrument.prepare(scenario, instrument)
     recorder = _trace.Recorder()
+    if external_wait is None:
+        external_wait = _settings.from_env().external_wait
     controller = Controller(
-        strategy, recorder, mode=mode, max_steps=max_steps, explore_time=explore_time
+        strategy,
+        recorder,
+        mode=mode,
+        max_steps=max_steps,
+        explore_time=explore_time,
+        external_wait=external_wait,
     )
     clock = trio.testing.MockClock(autojump_threshold=0)
     watch = Watch(controller)

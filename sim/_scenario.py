@@ -59,6 +59,7 @@ FAILURE_KINDS: tuple[str, ...] = (
     "race",
     "deadlock",
     "livelock",
+    "stalled",
     "unawaited",
 )
 #: Exploration modes.

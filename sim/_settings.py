@@ -12,6 +12,7 @@ environment variable        field                                   default
 ``RACESIM_TIME``            :attr:`Settings.time_budget` (seconds)  none
 ``RACESIM_SHRINK_RUNS``     :attr:`Settings.shrink_runs`            300
 ``RACESIM_MAX_FAILURES``    :attr:`Settings.max_failures`           1
+``RACESIM_EXTERNAL_WAIT``   :attr:`Settings.external_wait` (s)      10
 ==========================  ======================================  =========
 """
 
@@ -35,6 +36,11 @@ class Settings:
     shrink_runs: int = 300
     #: Failures to collect before stopping (each one is shrunk and carries its own token).
     max_failures: int = 1
+    #: Real seconds a run may wait, with nothing in the model able to run, for operations outside
+    #: it (worker threads, I/O readiness, tasks outside the scenario) before it fails as
+    #: ``stalled``. Long enough for real work in a thread; short enough that a hung thread is
+    #: reported, not waited on forever.
+    external_wait: float = 10.0
 
 
 _ENV = {
@@ -43,6 +49,7 @@ _ENV = {
     "time_budget": ("RACESIM_TIME", float),
     "shrink_runs": ("RACESIM_SHRINK_RUNS", int),
     "max_failures": ("RACESIM_MAX_FAILURES", int),
+    "external_wait": ("RACESIM_EXTERNAL_WAIT", float),
 }
 
 
@@ -64,4 +71,6 @@ def from_env(**overrides: object) -> Settings:
     for field in ("max_schedules", "max_steps", "shrink_runs", "max_failures"):
         if getattr(settings, field) < (0 if field == "shrink_runs" else 1):
             raise ValueError(f"{field} must be a positive number, got {getattr(settings, field)}")
+    if not settings.external_wait > 0:
+        raise ValueError(f"external_wait must be a positive number, got {settings.external_wait}")
     return settings

@@ -32,6 +32,7 @@ EXTRAS = {
     "Settings",
     "Strategy",
     "TokenError",
+    "explore_delivery",
     "schedules",
 }
 
