@@ -15,7 +15,8 @@ their functions' ``__code__`` swapped in place (every reference to the function 
 assertion rewriting is applied first where pytest had applied it); modules imported later go
 through an import hook that never writes bytecode caches.
 
-**Keys.** An attribute ``(object, name)``; a container's contents ``(container, "[]")`` — builtin
+**Keys.** An attribute ``(object, name)``; a container's contents ``(container, "")``, the
+container named after where it was first found (``Client#1.received``, ``app.CACHE``) — builtin
 container methods are classified as reading or writing the contents, anything unknown counts as
 a write; a module global ``(module, name)``, the same key as ``module.name`` from elsewhere; a
 closure cell ``(defining function, name)``, conservatively shared by every call of that function.
@@ -103,7 +104,7 @@ def _recorder() -> _trace.Recorder | None:
 def _contents(recorder: _trace.Recorder, container: object, kind: _trace.AccessKind) -> None:
     if kind == "read" and type(container) is collections.defaultdict:
         kind = "write"  # a missing key is inserted by the lookup
-    recorder.access(container, "[]", kind, True)
+    recorder.access(container, "", kind, True)
 
 
 def get(obj: Any, name: str) -> Any:
@@ -122,6 +123,9 @@ def get(obj: Any, name: str) -> Any:
                 if not isinstance(obj, type) and not callable(value):
                     _class_default(recorder, obj, name)
             if isinstance(value, _CONTAINERS):
+                if not isinstance(obj, _CONTAINERS):
+                    owner = obj.__name__ if isinstance(obj, types.ModuleType) else None
+                    recorder.name_object(value, f"{owner or recorder.key_of(obj)}.{name}")
                 _contents(recorder, value, "read")
     return value
 
@@ -185,6 +189,7 @@ def name(key: str, label: str, value: Any) -> Any:
         if recorder is not None:
             recorder.access_named(key, label, "read", True)
             if isinstance(value, _CONTAINERS):
+                recorder.name_object(value, f"{key}.{label}")
                 _contents(recorder, value, "read")
     return value
 
@@ -314,6 +319,8 @@ def _hidden(function: Any, recorder: _trace.Recorder) -> str | None:
         return _class_hidden(function)
     if kind is functools.partial:
         return _hidden(function.func, recorder)
+    if kind is types.GenericAlias:  # list[int](...), a subscripted generic function
+        return _hidden(function.__origin__, recorder)
     call_method = vars(kind).get("__call__") if hasattr(kind, "__dict__") else None
     if isinstance(call_method, types.FunctionType):
         return _code_hidden(call_method.__code__)

@@ -165,7 +165,11 @@ class Watch:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            gc.collect(0)  # what died in trio's teardown is still part of this run
+            # the recorder kept every object it named alive (so ids stay unique in the run);
+            # nothing is recorded any more: let them go, then collect what died with the run
+            self.controller.recorder.release_objects()
+            # generation 1 too: what the recorder held survived the scenario's own collection
+            gc.collect(1)  # what died in trio's teardown is still part of this run
         finally:
             assert self._saved is not None
             hook, depth, enabled = self._saved

@@ -176,6 +176,7 @@ class Recorder:
     _keys: dict[int, str] = attrs.Factory(dict)
     _keep_alive: list[object] = attrs.Factory(list)
     _class_counts: dict[str, int] = attrs.Factory(dict)
+    _names_taken: set[str] = attrs.Factory(set)
     #: the thread the run executes in: accesses from other threads are not model steps
     thread: int = attrs.Factory(threading.get_ident)
     #: tasks suspended inside code racesim does not see: their next step is unseen too
@@ -195,6 +196,24 @@ class Recorder:
             self._keys[id(obj)] = key
             self._keep_alive.append(obj)  # ids stay unique while the run lives
         return key
+
+    def name_object(self, obj: object, name: str) -> None:
+        """Name ``obj`` after where it was first found (``Client#1.received``) unless it already
+        has a key: a container reads better as its owner's attribute than as ``list#8``."""
+        if id(obj) in self._keys:
+            return
+        if name in self._names_taken:
+            number = self._class_counts.get(name, 1) + 1
+            self._class_counts[name] = number
+            name = f"{name}#{number}"
+        self._names_taken.add(name)
+        self._keys[id(obj)] = name
+        self._keep_alive.append(obj)
+
+    def release_objects(self) -> None:
+        """Drop the references that kept named objects alive (the run has ended: no more keys)."""
+        self._keep_alive.clear()
+        self._keys.clear()
 
     # -- tasks and steps -----------------------------------------------------------------------
     def add_task(self, name: str, parent: int | None) -> int:
