@@ -617,7 +617,10 @@ def _print_summary(
         ("time", "right"),
         ("replay", "left"),
     ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        if name == "replay":  # whole commands are printed under the table
+            table.add_column(name, justify=justify, overflow="ellipsis", no_wrap=True)  # type: ignore[arg-type]
+        else:
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for result in run.results:
         mark = "✓ " if result.matches else "✗ "
         table.add_row(
@@ -656,6 +659,8 @@ def _print_summary(
 
 # -- replay ------------------------------------------------------------------------------------
 def _looks_like_file(target: str) -> bool:
+    if target.startswith(("rs1.", "rs2.")):
+        return False  # a token (and may be longer than a file name can be)
     return target.endswith(".toml") or os.sep in target or Path(target).is_file()
 
 
