@@ -11,6 +11,7 @@ examples in ``scenarios/README.md``)::
     variant = "legacy"
     expect = "race"            # or "clean", or "unawaited"
     properties = ["wiring"]    # optional: the end-state properties asserted (default: all)
+    transport = "memory"       # optional: the system's last hop (default "model")
     [workload]                 # the system's parameters
     [explore]                  # default exploration: strategy, max_schedules, seed,
                                # preemption_bound, mode, max_failures, races
@@ -70,7 +71,7 @@ EXPECTS: tuple[str, ...] = ("race", "clean", "unawaited")
 SKIPPED_DIRECTORIES: frozenset[str] = frozenset({"reported"})
 
 _SECTIONS = ("scenario", "workload", "explore", "expect_failure")
-_SCENARIO_KEYS = ("description", "system", "variant", "expect", "properties")
+_SCENARIO_KEYS = ("description", "system", "variant", "expect", "properties", "transport")
 _REQUIRED_SCENARIO_KEYS = ("description", "system", "variant", "expect")
 _EXPLORE_KEYS = (
     "strategy",
@@ -156,6 +157,7 @@ class Scenario:
     explore_settings: ExploreSettings
     expect_failure: ExpectFailure | None
     fingerprint: str
+    transport: str = "model"  #: the system's last hop (``[scenario] transport``)
 
     @property
     def workload_dict(self) -> dict[str, Any]:
@@ -164,10 +166,11 @@ class Scenario:
     def build(self) -> tuple[ScenarioFn, Order]:
         """The runnable ``async def`` scenario (tagged with name and fingerprint) and its order."""
         builder = _system(self.system).build
+        extra = {} if self.transport == "model" else {"transport": self.transport}
         if self.properties is None:
-            fn, order = builder(self.variant, self.workload_dict)
+            fn, order = builder(self.variant, self.workload_dict, **extra)
         else:
-            fn, order = builder(self.variant, self.workload_dict, self.properties)
+            fn, order = builder(self.variant, self.workload_dict, self.properties, **extra)
         fn.__racesim_fingerprint__ = self.fingerprint
         fn.__racesim_name__ = self.name
         # the system's whole package gets automatic footprints, not only the builder's module
@@ -385,6 +388,9 @@ def load_scenario(path: str | Path) -> Scenario:
         if "properties" in head.table
         else None
     )
+    transport = head.string(
+        "transport", "model", choices=tuple(getattr(system, "transports", ("model",)))
+    )
 
     workload_table = _table(path, data, "workload")
     workload = _Checker(path, workload_table, "workload")
@@ -436,6 +442,7 @@ def load_scenario(path: str | Path) -> Scenario:
         explore_settings=settings,
         expect_failure=expect_failure,
         fingerprint=fingerprint_of_content(data),
+        transport=transport,
     )
     _check_builds(scenario, system)
     return scenario

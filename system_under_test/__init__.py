@@ -30,6 +30,11 @@ label                       where                                 attrs
 ``connection_restored``
 ==========================  ====================================  ==============================
 
+The last hop from the manager to a client is selected by name (:mod:`.transport`): ``model``
+delivers in the send call; ``memory`` and ``lockstep`` send real websocket frames that a reader
+task per connection decodes (:mod:`.frames`); ``loopback`` runs trio-websocket over real TCP
+sockets (:mod:`.loopback`). A ``drop:<type>`` note then also says when a frame was lost unread.
+
 ``<type>`` is one of ``agent_started``, ``agent_thinking``, ``tool_executing``,
 ``tool_completed``, ``agent_completed``; required orders are stated over the delivered labels.
 """
@@ -37,6 +42,7 @@ label                       where                                 attrs
 from __future__ import annotations
 
 from .properties import PROPERTIES as PROPERTIES
+from .transport import TRANSPORTS as TRANSPORTS
 from .workloads import SYSTEMS as SYSTEMS
 from .workloads import VARIANTS as VARIANTS
 from .workloads import BuildError as BuildError
@@ -48,6 +54,7 @@ from .workloads import required_order as required_order
 __all__ = [
     "PROPERTIES",
     "SYSTEMS",
+    "TRANSPORTS",
     "VARIANTS",
     "BuildError",
     "System",

@@ -10,6 +10,11 @@ send lock, so two deliveries from different tasks are ordered by that lock — u
 delivers outside it (the legacy reconnect replay), which racesim then reports as a data race on
 ``ClientConnection.received``. A closed connection drops what it is given, as a dead socket does.
 
+Over the ``model`` transport the connection is also the server's end
+(:class:`~system_under_test.transport.Connection`): ``send`` is ``receive``, ``close`` marks it
+closed, and nothing sent is ever unread. Over frames, a reader task calls ``receive`` for each
+message it decodes (:mod:`~system_under_test.frames`).
+
 :class:`Client` is the user's side across reconnects (harness bookkeeping, not tracked): the
 connections in the order they were opened; what the user saw is their concatenation.
 """
@@ -54,6 +59,18 @@ class ClientConnection:
             seq=event.seq,
         )
         return True
+
+    async def send(self, event: AgentEvent) -> bool:
+        """The model's last hop: the client has ``event`` when this returns (no checkpoint)."""
+        return self.receive(event)
+
+    async def close(self) -> None:
+        """The connection dropped: later sends are dropped."""
+        self.closed = True
+
+    def unread(self) -> list[AgentEvent]:
+        """Nothing: every send was received (or dropped) synchronously."""
+        return []
 
 
 class Client:

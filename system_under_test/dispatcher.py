@@ -19,9 +19,9 @@ import sim
 from .events import TOOL_COMPLETED, TOOL_EXECUTING, AgentEvent
 
 if TYPE_CHECKING:
-    from .agent import RunLog
     from .bridge import AgentWebSocketBridge
     from .events import UserContext
+    from .runlog import RunLog
 
 
 @sim.tracked

@@ -13,6 +13,14 @@ events (reordering), and the replay's writes to the connection are unordered wit
 critical section. The sleep is ``trio.sleep(0)``: a schedule point, so racesim explores both sides
 of the window instead of letting virtual time pick one.
 
+A connection is the server end of a websocket (:mod:`.transport`): over the ``model`` transport a
+send is delivered when it returns; over frames it is only *written*, and the client reads it later.
+A connection that drops between the two loses what was written and not yet read. With
+``requeue_unread=True`` (the remediated system) ``remove_connection`` puts the events the client
+never acknowledged back into the recovery queue, in order, so the reconnect replays them: the
+intent of the seed's recovery queue ("events for an offline user are kept") applied to events that
+were in flight when the user went offline.
+
 The slots are created up front for the users of a workload and never replaced, so reading the
 ``slots`` dict from many tasks is read-only sharing; everything that changes lives in a slot.
 """
@@ -29,8 +37,8 @@ import sim
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .client import ClientConnection
     from .events import AgentEvent
+    from .transport import Connection
 
 #: Events kept per offline user; older ones are dropped first.
 RECOVERY_QUEUE_CAP = 50
@@ -42,7 +50,7 @@ class UserSlot:
 
     def __init__(self, user: str) -> None:
         self.user = user
-        self.connection: ClientConnection | None = None
+        self.connection: Connection | None = None
         self.recovery: collections.deque[AgentEvent] = collections.deque(maxlen=RECOVERY_QUEUE_CAP)
         self.lock = trio.Lock()
 
@@ -51,9 +59,16 @@ class UserSlot:
 class WebSocketManager:
     """Connections per user; sends go to the live connection or to the user's recovery queue."""
 
-    def __init__(self, users: Iterable[str], *, replay_under_lock: bool = False) -> None:
+    def __init__(
+        self,
+        users: Iterable[str],
+        *,
+        replay_under_lock: bool = False,
+        requeue_unread: bool = False,
+    ) -> None:
         self.slots = {user: UserSlot(user) for user in users}
         self.replay_under_lock = replay_under_lock
+        self.requeue_unread = requeue_unread
 
     def _slot(self, user: str) -> UserSlot:
         slot = self.slots.get(user)
@@ -61,7 +76,7 @@ class WebSocketManager:
             raise ValueError(f"user {user!r} is not known to this WebSocketManager")
         return slot
 
-    def connect(self, user: str, connection: ClientConnection) -> None:
+    def connect(self, user: str, connection: Connection) -> None:
         """Install the first connection of ``user`` (setup, before any task runs)."""
         self._slot(user).connection = connection
 
@@ -71,7 +86,7 @@ class WebSocketManager:
         async with slot.lock:
             connection = slot.connection
             if connection is not None:
-                return connection.receive(event)
+                return await connection.send(event)
             self._enqueue(slot, event)
             return False
 
@@ -94,22 +109,25 @@ class WebSocketManager:
         async with slot.lock:
             connection = slot.connection
             if connection is not None:
-                connection.closed = True
+                await connection.close()
                 slot.connection = None
                 sim.note("connection_lost", user=user, conn=connection.number)
+                if self.requeue_unread:
+                    for event in connection.unread():
+                        self._enqueue(slot, event)
 
-    async def add_connection(self, user: str, connection: ClientConnection) -> None:
+    async def add_connection(self, user: str, connection: Connection) -> None:
         """The user reconnected: install ``connection`` and replay what was queued meanwhile."""
         slot = self._slot(user)
         async with slot.lock:
             slot.connection = connection
             sim.note("connection_restored", user=user, conn=connection.number)
             if self.replay_under_lock:
-                self._replay(slot, connection)
+                await self._replay(slot, connection)
                 return
         await trio.sleep(0)
-        self._replay(slot, connection)
+        await self._replay(slot, connection)
 
-    def _replay(self, slot: UserSlot, connection: ClientConnection) -> None:
+    async def _replay(self, slot: UserSlot, connection: Connection) -> None:
         while slot.recovery:
-            connection.receive(slot.recovery.popleft())
+            await connection.send(slot.recovery.popleft())

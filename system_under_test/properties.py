@@ -1,7 +1,7 @@
 """End-state properties of a workload run: what every user must have received, checked as data.
 
 After the workload's nursery has closed, the scenario compares each run's ledger (what its agent
-emitted, :class:`~system_under_test.agent.RunLog`) with what each user's client received, and
+emitted, :class:`~system_under_test.runlog.RunLog`) with what each user's client received, and
 turns every difference into one sentence that names the events, the runs and the users involved:
 
 - **no cross-user delivery**: an event produced by user A's run and received by user B
@@ -31,8 +31,8 @@ from .events import shape_violations
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from .agent import RunLog
     from .events import AgentEvent
+    from .runlog import RunLog
 
 
 #: The end-state properties a workload can assert, in the order their violations are listed.

@@ -30,6 +30,12 @@ key                      default  meaning
                                   did — the coroutine never runs (racesim: ``unawaited``)
 =======================  =======  ==========================================================
 
+``transport`` (an argument of :func:`build`, the scenario key ``transport``) selects the last hop
+(:mod:`.transport`): ``model`` (default) delivers in the send call; the others send real
+websocket frames that reader tasks decode, spawned in a nursery around the workload. At the end
+the transport lets what is in flight land before the properties are checked, so an event counts
+as lost only when the system lost it.
+
 Every task is spawned in a fixed order (users in order, then reconnects, then concurrent wiring:
 the requests are already in flight when wiring starts), so the scenario is deterministic for
 racesim: the same schedule gives the same run.
@@ -57,11 +63,13 @@ from .events import (
 from .manager import WebSocketManager
 from .properties import PROPERTIES, delivery_violations
 from .registry import REGISTRIES
+from .transport import TRANSPORTS, ModelTransport, make_transport
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping
 
     from .agent import Agent
+    from .transport import Transport
 
     ScenarioFn = Callable[[], Awaitable[None]]
 
@@ -165,9 +173,16 @@ def build(
     variant: str,
     workload: Mapping[str, object] | Workload,
     properties: Iterable[str] = PROPERTIES,
+    transport: str = "model",
 ) -> tuple[ScenarioFn, Order]:
     """A runnable scenario of ``variant`` under ``workload`` asserting ``properties`` (all by
-    default), and the order it requires (empty unless ``happens_before`` is asserted)."""
+    default) with events delivered over ``transport`` (:data:`~.transport.TRANSPORTS`), and the
+    order it requires (empty unless ``happens_before`` is asserted)."""
+    if transport not in TRANSPORTS:
+        raise BuildError(
+            "transport",
+            f"unknown transport {transport!r}; valid transports: {', '.join(TRANSPORTS)}",
+        )
     if variant not in REGISTRIES:
         raise BuildError(
             "variant", f"unknown variant {variant!r}; valid variants: {', '.join(VARIANTS)}"
@@ -191,58 +206,71 @@ def build(
     async def scenario() -> None:
         users = params.users_names()
         clients = {user: Client(user) for user in users}
-        manager = WebSocketManager(users, replay_under_lock=variant == "remediated")
-        for user in users:
-            manager.connect(user, clients[user].connect())
+        remediated = variant == "remediated"
+        manager = WebSocketManager(users, replay_under_lock=remediated, requeue_unread=remediated)
         agents: list[Agent] = []
 
-        async def create_and_run(context: UserContext) -> None:
-            agent = await registry.create_agent(context)
-            agents.append(agent)
-            await agent.run(params.thinking_steps, params.tools_per_agent)
-
-        async def user_requests(user: str) -> None:
-            created = []
-            for context in params.contexts(user):
-                created.append(await registry.create_agent(context))
-            agents.extend(created)
-            if len(created) == 1:
-                await created[0].run(params.thinking_steps, params.tools_per_agent)
-                return
-            async with trio.open_nursery() as runs:
-                for agent in created:
-                    runs.start_soon(
-                        agent.run,
-                        params.thinking_steps,
-                        params.tools_per_agent,
-                        name=agent.context.run,
-                    )
-
-        async def reconnect(user: str) -> None:
-            for _ in range(params.reconnects):
-                await manager.remove_connection(user)
-                await manager.add_connection(user, clients[user].connect())
-
-        async with trio.open_nursery() as nursery:
-            registry = registry_class(nursery)
-            if params.unawaited_wiring:
-                await wire_without_await(registry, manager, users)
-            elif not params.concurrent_wiring:
-                await registry.wire(manager)
+        async def workload(transport: Transport) -> None:
             for user in users:
-                if params.concurrent_creation:
-                    for context in params.contexts(user):
-                        nursery.start_soon(create_and_run, context, name=context.run)
-                else:
-                    nursery.start_soon(user_requests, user, name=f"requests-{user}")
-            if params.reconnects:
-                nursery.start_soon(reconnect, users[0], name=f"reconnect-{users[0]}")
-            if params.concurrent_wiring:
-                nursery.start_soon(registry.wire, manager, name="wiring")
+                manager.connect(user, await transport.open(clients[user].connect()))
+
+            async def create_and_run(context: UserContext) -> None:
+                agent = await registry.create_agent(context)
+                agents.append(agent)
+                await agent.run(params.thinking_steps, params.tools_per_agent)
+
+            async def user_requests(user: str) -> None:
+                created = []
+                for context in params.contexts(user):
+                    created.append(await registry.create_agent(context))
+                agents.extend(created)
+                if len(created) == 1:
+                    await created[0].run(params.thinking_steps, params.tools_per_agent)
+                    return
+                async with trio.open_nursery() as runs:
+                    for agent in created:
+                        runs.start_soon(
+                            agent.run,
+                            params.thinking_steps,
+                            params.tools_per_agent,
+                            name=agent.context.run,
+                        )
+
+            async def reconnect(user: str) -> None:
+                for _ in range(params.reconnects):
+                    await manager.remove_connection(user)
+                    connection = await transport.open(clients[user].connect())
+                    await manager.add_connection(user, connection)
+
+            async with trio.open_nursery() as nursery:
+                registry = registry_class(nursery)
+                if params.unawaited_wiring:
+                    await wire_without_await(registry, manager, users)
+                elif not params.concurrent_wiring:
+                    await registry.wire(manager)
+                for user in users:
+                    if params.concurrent_creation:
+                        for context in params.contexts(user):
+                            nursery.start_soon(create_and_run, context, name=context.run)
+                    else:
+                        nursery.start_soon(user_requests, user, name=f"requests-{user}")
+                if params.reconnects:
+                    nursery.start_soon(reconnect, users[0], name=f"reconnect-{users[0]}")
+                if params.concurrent_wiring:
+                    nursery.start_soon(registry.wire, manager, name="wiring")
+            unwired.update(registry.unwired_sessions())
+            await transport.shutdown()
+
+        unwired: dict[str, str] = {}
+        if transport == "model":
+            await workload(ModelTransport())
+        else:
+            async with trio.open_nursery() as wires:
+                await workload(make_transport(transport, wires))
 
         received = {user: client.received() for user, client in clients.items()}
         logs = sorted((agent.log for agent in agents), key=lambda log: log.context.run)
-        problems = delivery_violations(logs, received, registry.unwired_sessions(), chosen)
+        problems = delivery_violations(logs, received, unwired, chosen)
         if problems:
             raise AssertionError(
                 f"{len(problems)} delivery violation(s) in the {variant} system:\n"
@@ -272,9 +300,12 @@ class System:
     variants: tuple[str, ...]
     properties: tuple[str, ...]
     workload_keys: tuple[str, ...]
+    transports: tuple[str, ...] = ("model",)  #: what ``build(..., transport=)`` accepts
 
 
 #: Systems scenario files can name (``[scenario] system = "agent_registry"``).
 SYSTEMS: dict[str, System] = {
-    "agent_registry": System("agent_registry", build, VARIANTS, PROPERTIES, Workload.keys()),
+    "agent_registry": System(
+        "agent_registry", build, VARIANTS, PROPERTIES, Workload.keys(), TRANSPORTS
+    ),
 }

@@ -106,7 +106,9 @@ def test_leak_names_the_owner_and_the_receiver() -> None:
 def test_clean_scenario_is_exhausted_without_failure(scenario: Scenario) -> None:
     result = scenario.explore()
     assert [f.describe() for f in result.failures] == []
-    assert result.exhausted is True
+    # a sampled smoke scenario (loopback TCP) runs its budget; every other one is exhausted
+    sampled = scenario.explore_settings.strategy in ("random", "pct", "pos")
+    assert result.exhausted is not sampled
     assert result.schedules_run > 1
 
 
