@@ -1,0 +1,130 @@
+"""Printing: the console, tables without trailing padding in logs, paths relative to where the user
+stands, the replay commands a result carries, and the summary at the end of ``racesim explore``."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _report
+from ._parse import DEFAULT_SCENARIOS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .._explore import Failure
+    from .._scenario import Scenario
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        # Logs and pipes: wide enough that tokens and commands are never wrapped mid-way.
+        console = Console(stderr=stderr, highlight=False, width=500)
+    return console
+
+
+def _print_table(console: Console, table: Any) -> None:
+    """A rich table; in logs and pipes without the padding rich adds at the end of lines."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    with console.capture() as captured:
+        console.print(table)
+    lines = captured.get().splitlines()
+    console.file.write("".join(line.rstrip() + "\n" for line in lines))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _replay_command(scenario: Scenario, token: str) -> str:
+    command = f"racesim replay {token}"
+    directory = _relative(scenario.path.parent)
+    if Path(directory) != Path(DEFAULT_SCENARIOS):
+        command += f" --scenarios {shlex.quote(directory)}"
+    return command
+
+
+def _seed_command(scenario: Scenario, failure: Failure) -> str:
+    if failure.seed is None:
+        return ""
+    path = shlex.quote(_relative(scenario.path))
+    return f"racesim replay {path} --seed {failure.seed} --strategy {failure.strategy}"
+
+
+def _info(scenario: Scenario) -> _report.ScenarioInfo:
+    return _report.ScenarioInfo(
+        name=scenario.name,
+        path=_relative(scenario.path),
+        description=scenario.description,
+        system=scenario.system,
+        variant=scenario.variant,
+        workload=scenario.workload_dict,
+        expect=scenario.expect,
+        fingerprint=scenario.fingerprint,
+    )
+
+
+def _print_summary(
+    run: _report.RunResult, index_page: Path, junit: Path | None, *, to_stderr: bool
+) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console(stderr=to_stderr)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name, justify in (
+        ("scenario", "left"),
+        ("variant", "left"),
+        ("expected", "left"),
+        ("verdict", "left"),
+        ("schedules", "right"),
+        ("time", "right"),
+        ("replay", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for result in run.results:
+        mark = "✓ " if result.matches else "✗ "
+        table.add_row(
+            Text(result.scenario.name),
+            Text(result.scenario.variant),
+            Text(result.scenario.expect),
+            Text(mark + result.verdict, style="green" if result.matches else "bold red"),
+            Text(f"{result.stats.schedules_run:,}"),
+            Text(f"{result.stats.elapsed_seconds:.2f} s"),
+            Text(result.replay_command, overflow="fold"),
+        )
+    _print_table(console, table)
+    wrong = [r for r in run.results if not r.matches]
+    schedules = sum(r.stats.schedules_run for r in run.results)
+    seconds = sum(r.stats.elapsed_seconds for r in run.results)
+    shard = f" (shard {run.shard})" if run.shard else ""
+    lines = [
+        f"{_count(len(run.results), 'scenario')}{shard}: {len(run.results) - len(wrong)} as "
+        f"expected, {len(wrong)} not as expected; {_count(schedules, 'schedule')} in "
+        f"{seconds:.1f} s",
+    ]
+    for result in wrong:
+        lines.append(
+            f"NOT as expected: {result.scenario.name} expected {result.scenario.expect}, "
+            f"got {result.verdict}"
+        )
+    for result in run.results:
+        if result.replay_command:
+            lines.append(f"replay {result.scenario.name}: {result.replay_command}")
+    lines.append(f"reports: {_relative(index_page)}" + (f", JUnit: {junit}" if junit else ""))
+    for line in lines:
+        console.print(Text(line), soft_wrap=True)
