@@ -22,7 +22,9 @@ deterministic: for the same schedules the JSON is identical byte for byte except
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
@@ -279,7 +281,9 @@ class ScenarioResult:
     scenario: ScenarioInfo
     settings: Mapping[str, Any]  #: strategy, max_schedules, time_budget, seed, mode, ...
     verdict: str  #: "race found", "clean", "clean (not exhausted)", "no race found", ...
-    matches: bool  #: the verdict is what the scenario expects
+    #: the verdict is what the scenario expects; None: cannot tell (a race scenario whose
+    #: race a non-exhaustive exploration did not find within its budget)
+    matches: bool | None
     stats: Stats
     order: tuple[str, ...]  #: the required order's rules, as written
     failure: FailureRecord | None = None
@@ -296,10 +300,11 @@ class RunResult:
     command: str  #: the command line, for the record
     results: tuple[ScenarioResult, ...]
     shard: str | None = None  #: "i/N" when the run was one shard of the scenarios
+    interrupted: bool = False  #: stopped by Ctrl-C: the results are the scenarios that finished
 
     @property
     def ok(self) -> bool:
-        return all(result.matches for result in self.results)
+        return all(result.matches is not False for result in self.results)
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -490,6 +495,7 @@ def run_to_json(run: RunResult) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "command": run.command,
         "shard": run.shard,
+        "interrupted": run.interrupted,
         "ok": run.ok,
         "results": [_result_body(result) for result in run.results],
     }
@@ -514,6 +520,7 @@ def run_from_json(data: Mapping[str, Any]) -> RunResult:
         command=data["command"],
         results=tuple(result_from_json(entry) for entry in data["results"]),
         shard=data.get("shard"),
+        interrupted=bool(data.get("interrupted", False)),
     )
 
 
@@ -525,6 +532,15 @@ def load(path: Path) -> RunResult | ScenarioResult:
     """Read a saved ``run.json`` or ``result.json``; :class:`ReportError` says what is wrong."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ReportError(
+            f"{path} is not UTF-8 text, so not a result racesim wrote; pass the result.json or "
+            "run.json written by 'racesim explore'"
+        ) from None
+    except IsADirectoryError:
+        raise ReportError(
+            f"{path} is a directory; pass the run.json or result.json in it"
+        ) from None
     except FileNotFoundError:
         raise ReportError(
             f"{path} does not exist; pass the result.json or run.json written by "
@@ -553,10 +569,21 @@ def load(path: Path) -> RunResult | ScenarioResult:
             "wrote it"
         )
     try:
+        loaded: RunResult | ScenarioResult
         if schema == RUN_SCHEMA:
-            return run_from_json(data)
-        return result_from_json(data)
-    except (KeyError, TypeError, ValueError, IndexError) as error:
+            loaded = run_from_json(data)
+            results = loaded.results
+        else:
+            loaded = result_from_json(data)
+            results = (loaded,)
+        for result in results:  # a value of a wrong type or a bad index fails here, not later
+            _html.render_html(result)
+            if result.failure is not None:
+                result.failure.dot()
+        if isinstance(loaded, RunResult):
+            _html.render_index(loaded, {})
+        return loaded
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         raise ReportError(
             f"{path} is a damaged racesim result ({type(error).__name__}: {error}); "
             "regenerate it with 'racesim explore'"
@@ -573,7 +600,7 @@ def _xml(text: str) -> str:
 
 def render_junit(run: RunResult) -> str:
     """JUnit XML: a test case per scenario, failing when its verdict is not the expected one."""
-    failures = sum(not result.matches for result in run.results)
+    failures = sum(result.matches is False for result in run.results)
     elapsed = f"{sum(r.stats.elapsed_seconds for r in run.results):.3f}"
     suites = ET.Element(
         "testsuites",
@@ -619,7 +646,7 @@ def render_junit(run: RunResult) -> str:
                 failure.table(),
             ]
         text = _xml("\n".join(lines))
-        if not result.matches:
+        if result.matches is False:
             element = ET.SubElement(
                 case,
                 "failure",
@@ -667,6 +694,58 @@ def write_html(result: ScenarioResult, directory: Path) -> list[Path]:
     return written
 
 
+#: The file in a report set listing what racesim wrote there (so a swap keeps everything else).
+MANIFEST_FILE = ".racesim-report"
+
+
+def stage(report_dir: Path) -> Path:
+    """A fresh, empty directory beside ``report_dir`` where a run writes its report set; made
+    now, so an unwritable location fails before the first schedule. :func:`publish` swaps it in."""
+    staging = report_dir.parent / f".{report_dir.name}.incoming-{os.getpid()}"
+    discard(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _ours(report_dir: Path) -> set[str]:
+    """The entries of an existing report set that racesim wrote (the rest is kept on a swap)."""
+    manifest = report_dir / MANIFEST_FILE
+    if manifest.is_file():
+        return {line for line in manifest.read_text(encoding="utf-8").splitlines() if line} | {
+            MANIFEST_FILE
+        }
+    # A set written before manifests: the run files and every directory holding a result.
+    return {INDEX_FILE, RUN_FILE} | {
+        entry.name for entry in report_dir.iterdir() if (entry / RESULT_FILE).is_file()
+    }
+
+
+def publish(staging: Path, report_dir: Path) -> Path:
+    """Make ``staging`` the report set at ``report_dir``: readers see either the previous set or
+    this one, never a mix (two renames; entries racesim did not write, such as ``bench/``, are
+    carried over). Returns ``report_dir``."""
+    written = sorted(entry.name for entry in staging.iterdir())
+    (staging / MANIFEST_FILE).write_text("".join(f"{name}\n" for name in written), "utf-8")
+    if report_dir.is_dir():
+        ours = _ours(report_dir)
+        for entry in report_dir.iterdir():
+            if entry.name not in ours and not (staging / entry.name).exists():
+                entry.rename(staging / entry.name)
+        old = report_dir.parent / f".{report_dir.name}.previous-{os.getpid()}"
+        discard(old)
+        report_dir.rename(old)
+        staging.rename(report_dir)
+        discard(old)
+    else:
+        report_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(report_dir)
+    return report_dir
+
+
 def scenario_directory(report_dir: Path, result: ScenarioResult) -> Path:
     return report_dir / directory_name(result.scenario.name)
 
@@ -676,6 +755,25 @@ def write_summary(run: RunResult, report_dir: Path) -> Path:
     :func:`write_result` as it finishes). Returns the index page."""
     _write(report_dir / RUN_FILE, dumps(run_to_json(run)))
     return _write(report_dir / INDEX_FILE, _html.render_index(run, _links(run, report_dir)))
+
+
+def merge(runs: Sequence[RunResult], command: str) -> RunResult:
+    """One run of the shards' runs: every result once, sorted by scenario name as one unsharded
+    run lists them. Raises :class:`ReportError` if two shards hold the same scenario."""
+    seen: dict[str, ScenarioResult] = {}
+    for run in runs:
+        for result in run.results:
+            if result.scenario.name in seen:
+                raise ReportError(
+                    f"scenario {result.scenario.name} is in two of the merged runs; merge the "
+                    "run.json of distinct shards (--shard 1/N … N/N) of one run"
+                )
+            seen[result.scenario.name] = result
+    return RunResult(
+        command=command,
+        results=tuple(seen[name] for name in sorted(seen)),
+        interrupted=any(run.interrupted for run in runs),
+    )
 
 
 def _links(run: RunResult, report_dir: Path) -> dict[str, str]:

@@ -522,12 +522,12 @@ def test_list_shows_reported_races(project: Path, main: Main) -> None:
     reported = project / "scenarios" / "reported"
     reported.mkdir()
     (reported / "lost_events.toml").write_text(
-        'scenario = "../before_wiring.toml"\nstrategy = "dfs"\nseed = 0\n'
+        'scenario = "../before_wiring.toml"\nstrategy = "dfs"\n'
         'token = "rs1.abc.def"\nkind = "race"\nmessage_contains = "data race"\n'
     )
     code, out, _ = main("list")
     assert code == 0
-    assert re.search(r"lost_events\s+before_wiring\s+race\s+dfs, seed 0\s+rs1\.abc\.def", out)
+    assert re.search(r"lost_events\s+before_wiring\s+race\s+dfs\s+rs1\.abc\.def", out)
 
 
 def test_report_redraws_the_html_from_saved_json(project: Path, main: Main) -> None:

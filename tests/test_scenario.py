@@ -169,7 +169,7 @@ def test_bad_toml_syntax_names_the_line(tmp_path: Path) -> None:
 def test_unknown_section_lists_the_valid_ones(tmp_path: Path) -> None:
     message = str(error_of(tmp_path, GOOD + "\n[workloads]\nusers = 1\n"))
     assert "[workloads]: unknown section" in message
-    assert "[scenario], [workload], [explore], [expect_failure]" in message
+    assert "[scenario], [workload], [params], [explore], [expect_failure]" in message
 
 
 def test_missing_required_key_names_it(tmp_path: Path) -> None:
@@ -243,13 +243,35 @@ def test_reported_race_loads_with_its_scenario(tmp_path: Path) -> None:
     reported_dir.mkdir()
     path = write(
         reported_dir,
-        'scenario = "../two_users.toml"\nstrategy = "dfs"\nseed = 0\n'
+        'scenario = "../two_users.toml"\nstrategy = "dfs"\n'
         'token = "rs1.abc.def"\nkind = "assertion"\nmessage_contains = "lost"\n',
         "two_users.toml",
     )
     reported = load_reported(path)
     assert reported.scenario.name == "two_users"
-    assert (reported.strategy, reported.seed, reported.kind) == ("dfs", 0, "assertion")
+    assert (reported.strategy, reported.seed, reported.kind) == ("dfs", None, "assertion")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "seed", "problem"),
+    [
+        ("dfs", "seed = 0\n", "does not use a seed, so a seed here replays nothing"),
+        ("random", "", "missing; strategy random needs it"),
+    ],
+)
+def test_reported_race_records_only_what_its_strategy_uses(
+    tmp_path: Path, strategy: str, seed: str, problem: str
+) -> None:
+    write(tmp_path, GOOD, "two_users.toml")
+    (tmp_path / "reported").mkdir()
+    path = write(
+        tmp_path / "reported",
+        f'scenario = "../two_users.toml"\nstrategy = "{strategy}"\n{seed}'
+        'token = "rs1.abc.def"\nkind = "assertion"\nmessage_contains = "lost"\n',
+        "two_users.toml",
+    )
+    with pytest.raises(ScenarioError, match=problem):
+        load_reported(path)
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,14 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+def _where(scenario: Scenario) -> str:
+    """The scenario as the user names it: its file relative to here, or its target."""
+    return _relative(scenario.path) if scenario.path is not None else scenario.target
+
+
 def _replay_command(scenario: Scenario, token: str) -> str:
+    if scenario.path is None:
+        return f"racesim replay {scenario.target} {token}"
     command = f"racesim replay {token}"
     directory = _relative(scenario.path.parent)
     if Path(directory) != Path(DEFAULT_SCENARIOS):
@@ -60,14 +67,14 @@ def _replay_command(scenario: Scenario, token: str) -> str:
 def _seed_command(scenario: Scenario, failure: Failure) -> str:
     if failure.seed is None:
         return ""
-    path = shlex.quote(_relative(scenario.path))
+    path = shlex.quote(_where(scenario))
     return f"racesim replay {path} --seed {failure.seed} --strategy {failure.strategy}"
 
 
 def _info(scenario: Scenario) -> _report.ScenarioInfo:
     return _report.ScenarioInfo(
         name=scenario.name,
-        path=_relative(scenario.path),
+        path=_where(scenario),
         description=scenario.description,
         system=scenario.system,
         variant=scenario.variant,

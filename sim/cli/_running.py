@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import inspect
 import multiprocessing
 import queue
+import signal
 import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .. import _report
+from .. import _report, _settings
 from .._explore import explore
-from .._scenario import load_scenario
+from .._scenario import ExploreSettings, load
 from ..strategies import resolve
 from ._parse import PROGRESS_INTERVAL
 from ._printing import _info, _replay_command, _seed_command
@@ -37,16 +39,36 @@ class Overrides:
     seed: int | None = None
     mode: str | None = None
     preemption_bound: int | None = None
+    #: ``[explore]`` values a scenario file does not set: the project's ``[tool.racesim]``.
+    defaults: ExploreSettings = attrs.field(factory=ExploreSettings)
+    #: Packages the project instruments (``[tool.racesim] instrument``), besides a file's own.
+    instrument: tuple[str, ...] = ()
+    #: Steps per run: ``RACESIM_MAX_STEPS`` or ``[tool.racesim] max_steps`` (None: the default).
+    max_steps: int | None = None
+
+
+def _explore(fn: Any, instrument: tuple[str, ...], **kwargs: Any) -> Result:
+    """``sim.explore`` — the one place the CLI calls it, and passes ``instrument=`` when this
+    racesim's ``explore`` accepts it (automatic instrumentation, issue 11)."""
+    if instrument and "instrument" in inspect.signature(explore).parameters:
+        kwargs["instrument"] = instrument
+    return explore(fn, **kwargs)
 
 
 def expectation(
     scenario: Scenario, result: Result, promised: bool
-) -> tuple[str, bool, Failure | None]:
-    """``(verdict, as expected, the failure to report)`` for a scenario's exploration."""
+) -> tuple[str, bool | None, Failure | None]:
+    """``(verdict, as expected, the failure to report)`` for a scenario's exploration; "as
+    expected" is None when the exploration cannot tell (a race not found by a non-exhaustive
+    exploration within its budget)."""
     failures = result.failures
     if scenario.expect == "race":
+        if not failures and result.exhausted:
+            return ("no race found (exhausted)", False, None)
         if not failures:
-            return ("no race found" + (" (exhausted)" if result.exhausted else ""), False, None)
+            # A sampled (or budget-capped) exploration that found nothing has not shown the
+            # scenario wrong: it cannot tell, and says so (exit 0, a "?" in the table).
+            return (f"not found within {result.schedules_run:,} schedules", None, None)
         wanted = scenario.expect_failure
         for failure in failures:
             if wanted is None or wanted.matches(failure):
@@ -66,6 +88,8 @@ _progress_queue: Any = None
 def _init_worker(progress: Any) -> None:
     global _progress_queue
     _progress_queue = progress
+    # Ctrl-C reaches the whole process group; the parent alone handles it and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _queue_progress(index: int) -> Callable[[int, int], None]:
@@ -82,28 +106,40 @@ def _queue_progress(index: int) -> Callable[[int, int], None]:
 
 
 def explore_scenario(
-    path: str,
+    spec: str,
     overrides: Overrides,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Explore one scenario file with its settings and ``overrides``; its result as JSON."""
-    scenario = load_scenario(path)
+    """Explore one scenario (a file, or a ``module:function`` target) with its settings and
+    ``overrides``; its result as JSON. Precedence: flags > ``RACESIM_*`` > the file's [explore] >
+    ``[tool.racesim]`` > defaults."""
+    scenario = load(spec, overrides.defaults)
     file = scenario.explore_settings
+    env = _settings.env_values()
     strategy = overrides.strategy or file.strategy
     seed = file.seed if overrides.seed is None else overrides.seed
     bound = (
         file.preemption_bound if overrides.preemption_bound is None else overrides.preemption_bound
     )
-    max_schedules = overrides.max_schedules or file.max_schedules
+    max_schedules = overrides.max_schedules or env.get("max_schedules") or file.max_schedules
+    max_failures = env.get("max_failures") or file.max_failures
     mode = overrides.mode or file.mode
     exhaustive = bool(
         getattr(resolve(strategy, seed=seed, preemption_bound=bound), "exhaustive", False)
     )
-    promised = exhaustive and overrides.max_schedules is None and overrides.time_budget is None
+    promised = (
+        exhaustive
+        and overrides.max_schedules is None
+        and overrides.time_budget is None
+        and "max_schedules" not in env
+        and "time_budget" not in env
+    )
     fn, order = scenario.build()
     requires = order if order.rules else None
-    result = explore(
+    instrument = tuple(dict.fromkeys((*scenario.instrument, *overrides.instrument)))
+    result = _explore(
         fn,
+        instrument,
         strategy=strategy,
         max_schedules=max_schedules,
         seed=seed,
@@ -112,7 +148,8 @@ def explore_scenario(
         mode=mode,
         races=file.races,
         time_budget=overrides.time_budget,
-        max_failures=file.max_failures,
+        max_steps=overrides.max_steps,
+        max_failures=max_failures,
         on_progress=on_progress,
     )
     verdict, matches, failure = expectation(scenario, result, promised)
@@ -131,8 +168,9 @@ def explore_scenario(
         "seed": seed,
         "mode": mode,
         "preemption_bound": bound,
-        "max_failures": file.max_failures,
+        "max_failures": max_failures,
         "races": file.races,
+        "instrument": list(instrument),
         "promises_exhaustion": promised,
     }
     outcome = _report.ScenarioResult(
@@ -148,42 +186,77 @@ def explore_scenario(
     return _report.result_to_json(outcome)
 
 
-def _worker(index: int, path: str, overrides: Overrides) -> dict[str, Any]:
+def _worker(index: int, spec: str, overrides: Overrides) -> dict[str, Any]:
     _progress_queue.put(("start", index, 0, 0))
-    return explore_scenario(path, overrides, _queue_progress(index))
+    return explore_scenario(spec, overrides, _queue_progress(index))
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run: the scenarios that finished were handed to ``on_done``; every
+    worker process has been stopped."""
 
 
 def _run_all(
-    paths: Sequence[str],
+    specs: Sequence[str],
     overrides: Overrides,
     workers: int,
-    on_done: Callable[[int, dict[str, Any]], None],
+    on_done: Callable[[int, dict[str, Any]], bool],
     progress: _Progress,
 ) -> None:
-    if workers == 1 or len(paths) <= 1:
-        for index, path in enumerate(paths):
-            progress.start(index)
-            on_done(
-                index, explore_scenario(path, overrides, functools.partial(progress.update, index))
-            )
+    """Explore every scenario, handing each result to ``on_done`` as it finishes; stop early
+    when ``on_done`` returns False (``-x``). Ctrl-C raises :class:`Interrupted` once every
+    worker is stopped (killed, so it takes well under a second, whatever they were running)."""
+    if workers == 1 or len(specs) <= 1:
+        try:
+            for index, spec in enumerate(specs):
+                progress.start(index)
+                result = explore_scenario(
+                    spec, overrides, functools.partial(progress.update, index)
+                )
+                if not on_done(index, result):
+                    return
+        except KeyboardInterrupt:
+            raise Interrupted from None
         return
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(workers, len(paths)),
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=min(workers, len(specs)),
         mp_context=context,
         initializer=_init_worker,
         initargs=(messages,),
-    ) as pool:
+    )
+    pending: dict[concurrent.futures.Future[dict[str, Any]], int] = {}
+    try:
         pending = {
-            pool.submit(_worker, index, path, overrides): index for index, path in enumerate(paths)
+            pool.submit(_worker, index, spec, overrides): index for index, spec in enumerate(specs)
         }
         while pending:
             done, _ = concurrent.futures.wait(pending, timeout=0.1)
             _drain(messages, progress)
             for future in sorted(done, key=pending.__getitem__):
-                on_done(pending.pop(future), future.result())
+                if not on_done(pending.pop(future), future.result()):
+                    return
         _drain(messages, progress)
+    except KeyboardInterrupt:
+        raise Interrupted from None
+    finally:
+        if pending:
+            _stop(pool)
+        else:
+            pool.shutdown(wait=True)
+        messages.close()
+        messages.cancel_join_thread()
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Stop every worker now: cancel what has not started, kill what runs, reap them all."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def _drain(messages: Any, progress: _Progress) -> None:
