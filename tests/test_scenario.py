@@ -290,7 +290,6 @@ def test_bad_reported_file_names_key_and_fix(tmp_path: Path, text: str, key: str
     defaults = {
         "scenario": '"../two_users.toml"',
         "strategy": '"dfs"',
-        "seed": "0",
         "token": '"rs1.a.b"',
         "kind": '"assertion"',
         "message_contains": '"x"',

@@ -216,6 +216,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     progress = _Progress([s.name for s in scenarios], budgets, args.workers)
 
     def done(index: int, data: dict[str, Any]) -> bool:
+        data["scenario"]["name"] = scenarios[index].name  # distinct, see _distinct_names
         result = _report.result_from_json(data)
         results[index] = result
         _report.write_result(result, _report.scenario_directory(staging, result))

@@ -104,26 +104,37 @@ def _print_summary(
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for result in run.results:
-        mark = "✓ " if result.matches else "✗ "
+        mark, style = {True: ("✓ ", "green"), False: ("✗ ", "bold red"), None: ("? ", "yellow")}[
+            result.matches
+        ]
         table.add_row(
             Text(result.scenario.name),
             Text(result.scenario.variant),
             Text(result.scenario.expect),
-            Text(mark + result.verdict, style="green" if result.matches else "bold red"),
+            Text(mark + result.verdict, style=style),
             Text(f"{result.stats.schedules_run:,}"),
             Text(f"{result.stats.elapsed_seconds:.2f} s"),
             Text(result.replay_command, overflow="fold"),
         )
     _print_table(console, table)
-    wrong = [r for r in run.results if not r.matches]
+    wrong = [r for r in run.results if r.matches is False]
+    unknown = [r for r in run.results if r.matches is None]
     schedules = sum(r.stats.schedules_run for r in run.results)
     seconds = sum(r.stats.elapsed_seconds for r in run.results)
     shard = f" (shard {run.shard})" if run.shard else ""
+    right = len(run.results) - len(wrong) - len(unknown)
+    cannot = f", {len(unknown)} cannot tell" if unknown else ""
     lines = [
-        f"{_count(len(run.results), 'scenario')}{shard}: {len(run.results) - len(wrong)} as "
-        f"expected, {len(wrong)} not as expected; {_count(schedules, 'schedule')} in "
-        f"{seconds:.1f} s",
+        f"{_count(len(run.results), 'scenario')}{shard}: {right} as expected, {len(wrong)} not "
+        f"as expected{cannot}; {_count(schedules, 'schedule')} in {seconds:.1f} s",
     ]
+    for result in unknown:
+        lines.append(
+            f"cannot tell: {result.scenario.name} expects a race, and "
+            f"{result.stats.strategy or result.settings.get('strategy', '')} did not find one "
+            f"within its budget ({result.verdict}); raise --max-schedules, try other seeds, or "
+            "use a systematic strategy (dfs, dpor) that can exhaust it"
+        )
     for result in wrong:
         lines.append(
             f"NOT as expected: {result.scenario.name} expected {result.scenario.expect}, "

@@ -91,7 +91,7 @@ class _Progress:
                 self.bar.remove_task(self.rows.pop(index))
             self.bar.update(self.total, completed=self.done, stats=self._stats())
             return
-        mark = "as expected" if result.matches else "NOT as expected"
+        mark = {True: "as expected", False: "NOT as expected", None: "cannot tell"}[result.matches]
         self.console.print(
             f"racesim: [{self.done}/{len(self.names)}] {result.scenario.name}: "
             f"{result.verdict} after {_count(result.stats.schedules_run, 'schedule')} in "

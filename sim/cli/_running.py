@@ -68,7 +68,8 @@ def expectation(
         if not failures:
             # A sampled (or budget-capped) exploration that found nothing has not shown the
             # scenario wrong: it cannot tell, and says so (exit 0, a "?" in the table).
-            return (f"not found within {result.schedules_run:,} schedules", None, None)
+            budget = f"{result.schedules_run:,} schedule{'' if result.schedules_run == 1 else 's'}"
+            return (f"not found within {budget}", None, None)
         wanted = scenario.expect_failure
         for failure in failures:
             if wanted is None or wanted.matches(failure):
