@@ -142,6 +142,7 @@ _PROJECT_KEYS = (
     "max_steps",
     "max_failures",
     "report_dir",
+    "database",
 )
 
 
@@ -161,6 +162,8 @@ class ProjectConfig:
     max_steps: int | None = None
     max_failures: int | None = None
     report_dir: str | None = None
+    #: the failure database's directory; False turns it off (None: ``.racesim`` in the root)
+    database: str | bool | None = None
 
     @property
     def root(self) -> Path:
@@ -217,6 +220,12 @@ def project_config(start: Path | None = None) -> ProjectConfig:
             if not isinstance(value, str) or not value:
                 raise SettingsError(
                     f'{where}: must be a non-empty string, got {value!r}; write {key} = "..."'
+                )
+            values[key] = value
+        elif key == "database":
+            if value is not False and not (isinstance(value, str) and value):
+                raise SettingsError(
+                    f'{where}: must be a directory (database = ".racesim") or false, got {value!r}'
                 )
             values[key] = value
         elif key in ("seed", "preemption_bound"):

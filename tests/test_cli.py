@@ -436,8 +436,8 @@ def test_json_output_is_one_document_on_stdout_with_the_table_on_stderr(main: Ma
 
 
 def test_workers_do_not_change_verdicts_or_tokens(main: Main) -> None:
-    one = explore_json(main, "--workers", "1", "--report-dir", "r1")
-    two = explore_json(main, "--workers", "2", "--report-dir", "r2")
+    one = explore_json(main, "--workers", "1", "--report-dir", "r1", "--no-database")
+    two = explore_json(main, "--workers", "2", "--report-dir", "r2", "--no-database")
     assert outcomes(one) == outcomes(two)
     assert [r["stats"]["schedules_run"] for r in one["results"]] == [
         r["stats"]["schedules_run"] for r in two["results"]
@@ -1094,3 +1094,67 @@ def test_ctrl_c_with_two_workers_stops_every_worker_and_leaves_a_consistent_repo
         assert saved["verdict"] == result["verdict"]
     assert "replay before_wiring: racesim replay rs1." in out  # tokens of what finished
     assert "interrupted" in err
+
+
+# -- the failure database ----------------------------------------------------------------------
+def test_the_failure_database_replays_a_stored_failure_first(project: Path, main: Main) -> None:
+    first = explore_json(main, "scenarios/before_wiring.toml")["results"][0]
+    assert first["stats"]["schedules_run"] > 1
+    database = project / ".racesim"
+    assert (database / ".gitignore").read_text().splitlines()[-1] == "*"
+    (stored,) = (database / "failures").iterdir()
+    tokens = [entry["token"] for entry in json.loads(stored.read_text())]
+    assert first["failure"]["token"] in tokens
+    again = explore_json(main, "scenarios/before_wiring.toml")["results"][0]
+    assert again["stats"]["schedules_run"] == len(tokens)  # only the stored tokens ran
+    assert again["stats"]["strategy"].startswith("failure database")
+    assert again["failure"]["token"] == first["failure"]["token"]
+    assert again["verdict"] == first["verdict"]
+    fresh = explore_json(main, "scenarios/before_wiring.toml", "--no-database")["results"][0]
+    assert fresh["stats"]["schedules_run"] == first["stats"]["schedules_run"]
+
+
+def test_a_stored_token_that_passes_now_is_deleted(project: Path, main: Main) -> None:
+    explore_json(main, "scenarios/before_wiring.toml")
+    (stored,) = (project / ".racesim" / "failures").iterdir()
+    scenario = load_scenario(project / "scenarios" / "after_wiring.toml")
+    strategy = RandomStrategy(4)
+    strategy.new_execution()
+    fn, _ = scenario.build()
+    passing = run_once(fn, strategy, seed=4)
+    assert passing.kind is None
+    target = project / ".racesim" / "failures" / f"{scenario.fingerprint}.json"
+    target.write_text(
+        json.dumps(
+            [
+                {
+                    "token": passing.schedule.encode(scenario.fingerprint),
+                    "kind": "race",
+                    "message": "m",
+                }
+            ]
+        )
+    )
+    result = explore_json(main, "scenarios/after_wiring.toml")["results"][0]
+    assert result["verdict"] == "clean"
+    assert not target.exists()
+    assert stored.exists()
+
+
+def test_last_failed_and_failed_first_use_the_last_runs_wrong_verdicts(
+    project: Path, main: Main
+) -> None:
+    wrong = project / "scenarios" / "before_wiring_random.toml"  # last in name order
+    wrong.write_text(RANDOM.replace('expect = "race"', 'expect = "clean"').split("[expect_")[0])
+    assert main("explore")[0] == 1
+    code, out, _ = main("explore", "--last-failed", "--json")
+    assert code == 1
+    assert [r["scenario"]["name"] for r in json.loads(out)["results"]] == ["before_wiring_random"]
+    code, out, err = main("explore", "--failed-first", "--json")
+    order = [line.split("] ")[1].split(":")[0] for line in err.splitlines() if "] " in line]
+    assert order == ["before_wiring_random", "after_wiring", "before_wiring"]
+    assert [r["scenario"]["name"] for r in json.loads(out)["results"]] == NAMES  # table sorted
+    wrong.write_text(RANDOM)
+    assert main("explore", "--last-failed")[0] == 0
+    code, _, err = main("explore", "--last-failed")
+    assert code == 0 and "no verdict was wrong last time; running every scenario" in err

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .. import _report, _settings
+from .._database import DEFAULT_DIRECTORY as DEFAULT_DATABASE
+from .._database import FailureDatabase
 from .._explore import explore, replay
 from .._render import render_trace
 from .._scenario import (
@@ -152,6 +154,35 @@ def _distinct_names(scenarios: list[Scenario]) -> list[Scenario]:
     ]
 
 
+def _database(args: argparse.Namespace, project: _settings.ProjectConfig) -> FailureDatabase | None:
+    if args.no_database or project.database is False:
+        if args.failed_first or args.last_failed:
+            raise UsageError(
+                "--failed-first and --last-failed read the failure database; drop --no-database "
+                "(or database = false in [tool.racesim])"
+            )
+        return None
+    where = project.database if isinstance(project.database, str) else DEFAULT_DATABASE
+    return FailureDatabase(project.root / where)
+
+
+def _last_failed_first(
+    args: argparse.Namespace, database: FailureDatabase | None, scenarios: list[Scenario]
+) -> list[Scenario]:
+    """``--failed-first``: last run's wrong verdicts run first; ``--last-failed``: only they (all
+    scenarios when none was wrong, saying so). The table stays sorted by name either way."""
+    if database is None or not (args.failed_first or args.last_failed):
+        return scenarios
+    failed = set(database.last_failed())
+    first = [s for s in scenarios if s.spec in failed]
+    if args.last_failed:
+        if not first:
+            sys.stderr.write("racesim: no verdict was wrong last time; running every scenario\n")
+            return scenarios
+        return first
+    return first + [s for s in scenarios if s.spec not in failed]
+
+
 def _writable_dir(path: Path, flag: str) -> None:
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path} is a file, not a directory; pass a directory path")
@@ -184,6 +215,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     if args.junit is not None:
         _writable_file(args.junit, "--junit")
     scenarios = _select(paths, defaults, args.k)
+    database = _database(args, project)
+    scenarios = _last_failed_first(args, database, scenarios)
     shard = None
     if args.shard is not None:
         index, count = args.shard
@@ -205,6 +238,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         mode=args.mode,
         preemption_bound=args.preemption_bound,
         max_steps=project.layered("max_steps"),
+        database=str(database.path) if database is not None else None,
         defaults=defaults,
         instrument=project.instrument,
     )
@@ -236,22 +270,27 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     command = shlex.join(["racesim", *args.argv])
     run = _report.RunResult(
         command=command,
-        results=tuple(results[i] for i in sorted(results)),
+        results=tuple(sorted(results.values(), key=lambda r: r.scenario.name)),
         shard=shard,
         interrupted=interrupted,
     )
     _report.write_summary(run, staging)
     _report.publish(staging, report_dir)
     index_page = report_dir / _report.INDEX_FILE
+    if database is not None:
+        wrong = {scenarios[i].spec for i, r in results.items() if r.matches is False}
+        right = {scenarios[i].spec for i, r in results.items() if r.matches is not False}
+        database.set_last_failed(sorted((set(database.last_failed()) - right) | wrong))
     if args.junit is not None:
         _report.write_junit(run, args.junit)
     _print_summary(run, index_page, args.junit, to_stderr=args.json)
     if args.json:
         sys.stdout.write(_report.dumps(_report.run_to_json(run)))
     if interrupted:
+        tokens = " (their replay commands are above)" if run.results else ""
         sys.stderr.write(
-            f"racesim: interrupted: {len(run.results)} of {len(scenarios)} scenarios finished "
-            f"(their tokens are above); reports marked partial (exit {INTERRUPTED})\n"
+            f"racesim: interrupted: {len(run.results)} of {len(scenarios)} scenarios finished"
+            f"{tokens}; {_relative(index_page)} holds them, marked partial (exit {INTERRUPTED})\n"
         )
         return INTERRUPTED
     return OK if run.ok else NOT_AS_EXPECTED

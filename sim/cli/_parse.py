@@ -200,6 +200,22 @@ def _parser() -> _Parser:
         "(e.g. -k legacy)",
     )
     ex.add_argument(
+        "--failed-first",
+        action="store_true",
+        help="run the scenarios whose verdict was wrong last time first, then the rest",
+    )
+    ex.add_argument(
+        "--last-failed",
+        action="store_true",
+        help="run only the scenarios whose verdict was wrong last time (all if none was)",
+    )
+    ex.add_argument(
+        "--no-database",
+        action="store_true",
+        help="neither replay nor store failures in the failure database (default: .racesim/ "
+        "in the project root, [tool.racesim] database)",
+    )
+    ex.add_argument(
         "-x",
         "--exitfirst",
         dest="x",

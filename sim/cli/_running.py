@@ -10,21 +10,24 @@ import multiprocessing
 import queue
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .. import _report, _settings
-from .._explore import explore
+from .._database import FailureDatabase, StoredFailure
+from .._explore import ExitReason, Result, explore, replay
 from .._scenario import ExploreSettings, load
-from ..strategies import resolve
+from .._schedule import TokenError
+from ..strategies import ReplayDivergence, resolve
 from ._parse import PROGRESS_INTERVAL
 from ._printing import _info, _replay_command, _seed_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from .._explore import Failure, Result
+    from .._explore import Failure
     from .._scenario import Scenario
     from ._progress import _Progress
 
@@ -45,6 +48,8 @@ class Overrides:
     instrument: tuple[str, ...] = ()
     #: Steps per run: ``RACESIM_MAX_STEPS`` or ``[tool.racesim] max_steps`` (None: the default).
     max_steps: int | None = None
+    #: The failure database's directory (None: ``--no-database``).
+    database: str | None = None
 
 
 def _explore(fn: Any, instrument: tuple[str, ...], **kwargs: Any) -> Result:
@@ -138,21 +143,33 @@ def explore_scenario(
     fn, order = scenario.build()
     requires = order if order.rules else None
     instrument = tuple(dict.fromkeys((*scenario.instrument, *overrides.instrument)))
-    result = _explore(
-        fn,
-        instrument,
-        strategy=strategy,
-        max_schedules=max_schedules,
-        seed=seed,
-        preemption_bound=bound,
-        requires=requires,
-        mode=mode,
-        races=file.races,
-        time_budget=overrides.time_budget,
-        max_steps=overrides.max_steps,
-        max_failures=max_failures,
-        on_progress=on_progress,
-    )
+    database = FailureDatabase(Path(overrides.database)) if overrides.database else None
+    stored = _replay_stored(database, scenario, fn, requires) if database else None
+    if stored is not None and expectation(scenario, stored, promised)[1] is (
+        scenario.expect == "race"
+    ):
+        result = stored  # the stored failures decide the verdict: no need to explore
+    else:
+        result = _explore(
+            fn,
+            instrument,
+            strategy=strategy,
+            max_schedules=max_schedules,
+            seed=seed,
+            preemption_bound=bound,
+            requires=requires,
+            mode=mode,
+            races=file.races,
+            time_budget=overrides.time_budget,
+            max_steps=overrides.max_steps,
+            max_failures=max_failures,
+            on_progress=on_progress,
+        )
+    if database is not None:
+        for found in result.failures:
+            database.save(
+                scenario.fingerprint, StoredFailure(found.token, found.kind, found.message)
+            )
     verdict, matches, failure = expectation(scenario, result, promised)
     record = None
     if failure is not None:
@@ -185,6 +202,39 @@ def explore_scenario(
         failure=record,
     )
     return _report.result_to_json(outcome)
+
+
+def _replay_stored(
+    database: FailureDatabase, scenario: Scenario, fn: Any, requires: Any
+) -> Result | None:
+    """Replay every failure the database holds for this scenario version (oldest first), as
+    Hypothesis replays its database before generating; those that still fail, as a result (None
+    if none does). Tokens that pass now or no longer fit the code are deleted."""
+    started = time.monotonic()
+    stored = database.failures(scenario.fingerprint)
+    failures = []
+    for item in stored:
+        try:
+            run = replay(fn, item.token, requires=requires, races=scenario.explore_settings.races)
+        except (TokenError, ReplayDivergence):
+            run = None
+        if run is None or run.failure is None:
+            database.delete(scenario.fingerprint, item.token)
+        else:
+            failures.append(run.failure)
+    if not failures:
+        return None
+    return Result(
+        failures=failures,
+        schedules_run=len(stored),
+        exhausted=False,
+        exit_reason=ExitReason.FAILURE_LIMIT,
+        first_failure_at=0,
+        strategy=f"failure database ({database.path.name}/): stored failures replayed first",
+        elapsed=time.monotonic() - started,
+        distinct_orders=len(stored),
+        fingerprint=scenario.fingerprint,
+    )
 
 
 def _worker(index: int, spec: str, overrides: Overrides) -> dict[str, Any]:
