@@ -160,9 +160,13 @@ def _stats(result: ScenarioResult) -> str:
         ("strategy", stats.strategy),
         (
             "first failure at",
-            "—" if stats.first_failure_at is None else f"schedule #{stats.first_failure_at}",
+            "—"
+            if stats.first_failure_at is None
+            else f"schedule {stats.first_failure_at + 1:,} of {stats.schedules_run:,}",
         ),
     ]
+    if result.failure is not None and result.failure.found_at != stats.first_failure_at:
+        items.append(("this failure found at", f"schedule {result.failure.found_at + 1:,}"))
     for key in ("max_schedules", "time_budget", "seed", "mode", "preemption_bound"):
         if key in settings:
             value = settings[key]
@@ -196,7 +200,8 @@ def _legend() -> str:
     entries.append(
         f'<span><svg width="34" height="10"><line x1="1" y1="5" x2="33" y2="5" '
         f'stroke="{_svg.RED}" stroke-width="2.4" stroke-dasharray="6 4"/></svg>'
-        "blamed steps (racing pair / violated order)</span>"
+        "blamed steps (racing pair / violated order / for an assertion: the task switches "
+        "it needs and the step where it failed)</span>"
     )
     return f'<div class="legend">{"".join(entries)}</div>'
 

@@ -226,7 +226,7 @@ class FailureRecord:
 
     def marks(self) -> dict[int, str]:
         """The steps this failure blames, for the text table: race sides and bad verdicts."""
-        return blamed_steps(self.races, self.bad_verdicts)
+        return blamed_steps(self.races, self.bad_verdicts, self.trace, self.kind)
 
     def highlight(self) -> Highlight:
         """What the drawings show in red: the first race, else the first violated verdict."""
@@ -236,7 +236,14 @@ class FailureRecord:
             return Highlight(steps=frozenset(sides), pair=sides, pair_label="data race")
         bad = self.bad_verdicts
         if not bad:
-            return Highlight()
+            marks = self.marks()  # an assertion: its switches and the failing step
+            switch = [seq for seq, mark in marks.items() if mark in ("preempted", "ran between")]
+            switched = (switch[0], switch[1]) if len(switch) >= 2 else None
+            return Highlight(
+                steps=frozenset(marks),
+                pair=switched,
+                pair_label="preempted" if switched else "",
+            )
         verdict = bad[0]
         notes = frozenset(ref for ref in (verdict.first, verdict.second) if ref is not None)
         pair: tuple[int, int] | None = None
