@@ -994,9 +994,9 @@ def test_a_sampled_strategy_that_finds_nothing_within_its_budget_cannot_tell(
 ) -> None:
     (user_project / "checks" / "rare.toml").write_text(
         '[scenario]\ntarget = "myapp.checks:rare"\nexpect = "race"\n'
-        '[explore]\nstrategy = "random"\nseed = 0\nmax_schedules = 1\n'
     )
-    done = racesim(user_project, "explore", "checks/rare.toml", "--json")
+    sampled = ("--strategy", "random", "--seed", "0", "--max-schedules", "1")
+    done = racesim(user_project, "explore", "checks/rare.toml", "--json", *sampled)
     assert done.returncode == 0, done.stderr
     (result,) = json.loads(done.stdout)["results"]
     assert result["failure"] is None
@@ -1004,6 +1004,14 @@ def test_a_sampled_strategy_that_finds_nothing_within_its_budget_cannot_tell(
     assert result["matches"] is None
     assert "? not found within 1 schedule" in done.stderr  # the table, on stderr with --json
     assert "cannot tell" in done.stderr
+    # the file's own settings are calibrated to find its race: missing it there is wrong
+    (user_project / "checks" / "rare.toml").write_text(
+        '[scenario]\ntarget = "myapp.checks:rare"\nexpect = "race"\n'
+        '[explore]\nstrategy = "random"\nseed = 0\nmax_schedules = 1\n'
+    )
+    own = racesim(user_project, "explore", "checks/rare.toml", "--json")
+    assert own.returncode == 1
+    assert json.loads(own.stdout)["results"][0]["verdict"] == "no race found"
     # dfs exhausts the same scenario and finds the race: the sampled verdict was not "clean"
     found = racesim(
         user_project,

@@ -61,25 +61,34 @@ def _explore(fn: Any, instrument: tuple[str, ...], **kwargs: Any) -> Result:
 
 
 def expectation(
-    scenario: Scenario, result: Result, promised: bool
+    scenario: Scenario, result: Result, promised: bool, calibrated: bool = True
 ) -> tuple[str, bool | None, Failure | None]:
-    """``(verdict, as expected, the failure to report)`` for a scenario's exploration; "as
-    expected" is None when the exploration cannot tell (a race not found by a non-exhaustive
-    exploration within its budget)."""
+    """``(verdict, as expected, the failure to report)`` for a scenario's exploration.
+
+    A race scenario explored with its file's own settings (``calibrated``: deterministic, and
+    chosen to find its race) is wrong when the race is not found. Explored with other settings
+    (a flag or ``RACESIM_*`` changed the strategy, seed or budget), an exploration that did not
+    exhaust the space and did not find the expected race has not shown the scenario wrong: "as
+    expected" is None — it cannot tell, and says so (exit 0, a "?" in the table)."""
     failures = result.failures
     if scenario.expect == "race":
-        if not failures and result.exhausted:
-            return ("no race found (exhausted)", False, None)
-        if not failures:
-            # A sampled (or budget-capped) exploration that found nothing has not shown the
-            # scenario wrong: it cannot tell, and says so (exit 0, a "?" in the table).
-            budget = f"{result.schedules_run:,} schedule{'' if result.schedules_run == 1 else 's'}"
-            return (f"not found within {budget}", None, None)
         wanted = scenario.expect_failure
         for failure in failures:
             if wanted is None or wanted.matches(failure):
                 return (f"race found ({failure.kind})", True, failure)
+        undecided = not result.exhausted and not calibrated
+        budget = f"{result.schedules_run:,} schedule{'' if result.schedules_run == 1 else 's'}"
+        if not failures:
+            if undecided:
+                return (f"not found within {budget}", None, None)
+            return ("no race found" + (" (exhausted)" if result.exhausted else ""), False, None)
         expected = wanted.describe() if wanted is not None else "a failure"
+        if undecided:
+            return (
+                f"other failure ({failures[0].kind}); {expected} not found within {budget}",
+                None,
+                failures[0],
+            )
         return (f"other failure ({failures[0].kind}; expected {expected})", False, failures[0])
     if failures:
         return (f"race found ({failures[0].kind})", False, failures[0])
@@ -170,7 +179,17 @@ def explore_scenario(
             database.save(
                 scenario.fingerprint, StoredFailure(found.token, found.kind, found.message)
             )
-    verdict, matches, failure = expectation(scenario, result, promised)
+    calibrated = not (
+        overrides.strategy
+        or overrides.seed is not None
+        or overrides.max_schedules
+        or overrides.time_budget is not None
+        or overrides.preemption_bound is not None
+        or overrides.mode
+        or "max_schedules" in env
+        or "time_budget" in env
+    )
+    verdict, matches, failure = expectation(scenario, result, promised, calibrated)
     record = None
     if failure is not None:
         record = _report.FailureRecord.of(
