@@ -130,10 +130,9 @@ def _print_summary(
     ]
     for result in unknown:
         lines.append(
-            f"cannot tell: {result.scenario.name} expects a race, and "
-            f"{result.stats.strategy or result.settings.get('strategy', '')} did not find one "
-            f"within its budget ({result.verdict}); raise --max-schedules, try other seeds, or "
-            "use a systematic strategy (dfs, dpor) that can exhaust it"
+            f"cannot tell: {result.scenario.name}: {result.verdict} with "
+            f"{result.settings.get('strategy', result.stats.strategy)} (stopped: "
+            f"{result.stats.exit_reason_text}); its own settings, dfs or dpor decide it"
         )
     for result in wrong:
         lines.append(
