@@ -78,12 +78,13 @@ def _strategy(text: str) -> str:
     return text
 
 
-_EXIT_CODES = (
-    "exit codes: 0 every verdict as expected (or not found within a sampled budget) / the replay "
-    "passes now; 1 a verdict not as expected / the recorded failure reproduces; 2 bad input (one "
-    "sentence says what to fix) or interrupted by Ctrl-C (as pytest's interrupted run); 3 internal "
-    "error in racesim; 4 replay: a different failure than the recorded one"
-)
+_EXIT_CODES = """exit codes:
+  0  every verdict as expected (or "cannot tell": a race not found with changed settings);
+     replay: the run passes now
+  1  a verdict not as expected; replay: the failure reproduces
+  2  bad input (one sentence says what to fix), or interrupted by Ctrl-C (pytest's INTERRUPTED)
+  3  internal error in racesim (please report it)
+  4  replay of a reported race: a different failure than the recorded one"""
 
 
 def _version() -> str:

@@ -312,7 +312,12 @@ def _run_all(
         raise Interrupted from None
     finally:
         if pending:
-            _stop(pool)
+            # A second Ctrl-C must not cut the cleanup short and leave workers running.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                _stop(pool)
+            finally:
+                signal.signal(signal.SIGINT, previous)
         else:
             pool.shutdown(wait=True)
         messages.close()
