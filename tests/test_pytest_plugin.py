@@ -421,3 +421,20 @@ def test_junit_properties_carry_statistics_and_token(pytester: pytest.Pytester) 
     assert "racesim_token" not in properties["test_locked"]
     assert properties["test_lost_update"]["racesim_token"] == token
     assert properties["test_lost_update"]["racesim_exit_reason"] == "failure_limit"
+
+
+def test_tool_racesim_in_pyproject_gives_the_defaults_and_the_marker_wins(
+    pytester: pytest.Pytester,
+) -> None:
+    _write(
+        pytester,
+        LOCKED.replace('@pytest.mark.racesim(strategy="dfs")', "@pytest.mark.racesim()"),
+        RACY.replace("test_lost_update", "test_own_budget").replace(
+            'strategy="dfs", races=False', "max_schedules=2, races=False, strategy='dfs'"
+        ),
+    )
+    pytester.makepyprojecttoml('[tool.racesim]\nstrategy = "random"\nmax_schedules = 3\n')
+    result = pytester.runpytest("-v")
+    text = result.stdout.str()
+    assert re.search(r"test_locked: 3 schedules \(random", text), text
+    assert re.search(r"test_own_budget: 2 schedules \(dfs", text), text
