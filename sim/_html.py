@@ -25,7 +25,7 @@ from ._svg import esc
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ._report import FailureRecord, RunResult, ScenarioResult, VerdictRecord
+    from ._results import FailureRecord, RunResult, ScenarioResult, VerdictRecord
 
 _CSS = """
 :root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f1f5f9;--red:#dc2626;--green:#15803d;
