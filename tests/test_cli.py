@@ -643,6 +643,10 @@ async def rare() -> None:
         nursery.start_soon(second)
 
 
+async def hungry() -> None:
+    raise MemoryError()  # what a workload too large for the machine ends in
+
+
 def not_async() -> None:
     pass
 """
@@ -1166,3 +1170,19 @@ def test_last_failed_and_failed_first_use_the_last_runs_wrong_verdicts(
     assert main("explore", "--last-failed")[0] == 0
     code, _, err = main("explore", "--last-failed")
     assert code == 0 and "no verdict was wrong last time; running every scenario" in err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_workload_that_runs_out_of_memory_is_bad_input_not_a_found_race(
+    user_project: Path, workers: str
+) -> None:
+    (user_project / "checks" / "hungry.toml").write_text(
+        '[scenario]\ntarget = "myapp.checks:hungry"\nexpect = "race"\n'
+    )
+    done = racesim(user_project, "explore", "--workers", workers)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # after the progress lines of the run
+    assert last.startswith("racesim: error: ") and "hungry.toml" in last
+    assert "ran out of memory (MemoryError)" in last and "make it smaller" in last
+    assert not (user_project / "reports").exists()

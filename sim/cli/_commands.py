@@ -262,7 +262,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         _run_all([s.spec for s in scenarios], overrides, args.workers, done, progress)
     except Interrupted:
         interrupted = True
-    except ScenarioError as error:  # a file changed while the run was under way
+    except ScenarioError as error:  # a file changed during the run, or a workload too large
         _report.discard(staging)
         raise UsageError(str(error)) from None
     finally:

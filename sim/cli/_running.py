@@ -18,7 +18,7 @@ import attrs
 from .. import _report, _settings
 from .._database import FailureDatabase, StoredFailure
 from .._explore import ExitReason, Result, explore, replay
-from .._scenario import ExploreSettings, load
+from .._scenario import ExploreSettings, ScenarioError, load
 from .._schedule import TokenError
 from ..strategies import ReplayDivergence, resolve
 from ._parse import PROGRESS_INTERVAL
@@ -174,6 +174,13 @@ def explore_scenario(
             max_failures=max_failures,
             on_progress=on_progress,
         )
+    for found in result.failures:
+        if found.kind == "exception" and found.message.split(":", 1)[0] == "MemoryError":
+            raise ScenarioError(
+                f"{scenario.spec}: the workload ran out of memory (MemoryError) in schedule "
+                f"{found.found_at + 1:,}, which says nothing about races; make it smaller "
+                "([workload] or [params]) or give racesim more memory"
+            )
     if database is not None:
         for found in result.failures:
             database.save(
