@@ -25,7 +25,7 @@ from ._svg import esc
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ._report import FailureRecord, RunResult, ScenarioResult, VerdictRecord
+    from ._results import FailureRecord, RunResult, ScenarioResult, VerdictRecord
 
 _CSS = """
 :root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f1f5f9;--red:#dc2626;--green:#15803d;
@@ -160,9 +160,13 @@ def _stats(result: ScenarioResult) -> str:
         ("strategy", stats.strategy),
         (
             "first failure at",
-            "—" if stats.first_failure_at is None else f"schedule #{stats.first_failure_at}",
+            "—"
+            if stats.first_failure_at is None
+            else f"schedule {stats.first_failure_at + 1:,} of {stats.schedules_run:,}",
         ),
     ]
+    if result.failure is not None and result.failure.found_at != stats.first_failure_at:
+        items.append(("this failure found at", f"schedule {result.failure.found_at + 1:,}"))
     for key in ("max_schedules", "time_budget", "seed", "mode", "preemption_bound"):
         if key in settings:
             value = settings[key]
@@ -196,7 +200,8 @@ def _legend() -> str:
     entries.append(
         f'<span><svg width="34" height="10"><line x1="1" y1="5" x2="33" y2="5" '
         f'stroke="{_svg.RED}" stroke-width="2.4" stroke-dasharray="6 4"/></svg>'
-        "blamed steps (racing pair / violated order)</span>"
+        "blamed steps (racing pair / violated order / for an assertion: the task switches "
+        "it needs and the step where it failed)</span>"
     )
     return f'<div class="legend">{"".join(entries)}</div>'
 
@@ -246,12 +251,12 @@ def _verdicts(failure: FailureRecord, order: Sequence[str]) -> str:
 def render_html(result: ScenarioResult) -> str:
     """The self-contained HTML report of one scenario's result."""
     scenario, failure = result.scenario, result.failure
-    tone = "good" if result.matches else "bad"
+    tone = _tone(result.matches)
     chips = [
         _chip(f"variant: {scenario.variant or '—'}"),
         _chip(f"expected: {scenario.expect or '—'}"),
         _chip(result.verdict, "bad" if failure is not None else "good"),
-        _chip("as expected" if result.matches else "NOT as expected", tone),
+        _chip(_expectation(result.matches), tone),
     ]
     if failure is not None:
         chips.append(_chip(f"kind: {failure.kind}", "warn"))
@@ -330,6 +335,14 @@ def render_html(result: ScenarioResult) -> str:
     return _page(f"racesim: {scenario.name}", header, "".join(body))
 
 
+def _tone(matches: bool | None) -> str:
+    return {True: "good", False: "bad", None: ""}[matches]
+
+
+def _expectation(matches: bool | None) -> str:
+    return {True: "as expected", False: "NOT as expected", None: "cannot tell"}[matches]
+
+
 def render_index(run: RunResult, links: Mapping[str, str]) -> str:
     """The overview page of a run: a row per scenario, linking to its report."""
     rows = []
@@ -337,9 +350,9 @@ def render_index(run: RunResult, links: Mapping[str, str]) -> str:
         link = links.get(result.scenario.name, "")
         name = esc(result.scenario.name)
         cell = f'<a href="{esc(link)}">{name}</a>' if link else name
-        tone = "good" if result.matches else "bad"
+        tone = _tone(result.matches)
         rows.append(
-            f'<tr class="{"" if result.matches else "bad"}"><td>{cell}</td>'
+            f'<tr class="{"bad" if result.matches is False else ""}"><td>{cell}</td>'
             f"<td>{esc(result.scenario.variant)}</td><td>{esc(result.scenario.expect)}</td>"
             f'<td>{_chip(result.verdict, tone)}</td><td class="num">'
             f'{result.stats.schedules_run:,}</td><td class="num">'
@@ -347,11 +360,18 @@ def render_index(run: RunResult, links: Mapping[str, str]) -> str:
             f'<td class="mono command">{esc(result.replay_command)}</td></tr>'
         )
     verdict = "every verdict as expected" if run.ok else "some verdicts NOT as expected"
+    if run.ok and any(result.matches is None for result in run.results):
+        verdict = "no verdict wrong; some races not found within the budget"
     header = (
         '<div class="eyebrow">racesim explore</div>'
         f"<h1>{len(run.results)} scenarios</h1>"
         f'<div class="chips">{_chip(verdict, "good" if run.ok else "bad")}'
         + (_chip(f"shard {run.shard}") if run.shard else "")
+        + (
+            _chip("PARTIAL: interrupted by Ctrl-C; only the scenarios that finished", "bad")
+            if run.interrupted
+            else ""
+        )
         + "</div>"
     )
     table = (

@@ -46,6 +46,7 @@ import os
 import sys
 import threading
 import types
+import typing
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -80,7 +81,8 @@ _PURE_BUILTINS = frozenset(
     }
 )  # fmt: skip
 _SEEN_DIRS = (os.path.dirname(trio.__file__) + os.sep, os.path.dirname(__file__) + os.sep)
-_SEEN_FILES = frozenset({functools.__file__, contextlib.__file__})
+#: stdlib modules that only wrap calls or make typing objects: nothing shared
+_SEEN_FILES = frozenset({functools.__file__, contextlib.__file__, typing.__file__})
 _PYTEST_ASSERTION = os.sep + os.path.join("_pytest", "assertion") + os.sep
 _SEEN_MODULES = frozenset(
     {"builtins", "math", "operator", "_operator", "_abc", "abc", "_functools"}
@@ -229,9 +231,15 @@ def _delattr(target: Any, attr: str) -> None:
     delattr(obj(target, attr, _rewrite.WRITE), attr)
 
 
-def _read_fields(value: Any, recorder: _trace.Recorder) -> None:
+def _read_fields(value: Any, recorder: _trace.Recorder, depth: int = 4) -> None:
+    """Reads of ``value``'s fields, and of the containers it holds (nested ones too, a few deep:
+    ``json.dumps`` reads everything it is given)."""
     if isinstance(value, _CONTAINERS):
         _contents(recorder, value, "read")
+        if depth:
+            for inner in value.values() if isinstance(value, dict) else value:
+                if isinstance(inner, _CONTAINERS):
+                    _read_fields(inner, recorder, depth - 1)
         return
     for field in getattr(value, "__dict__", {}):
         recorder.access(value, field, "read", True)
@@ -257,8 +265,15 @@ def _reading(function: Callable[..., Any]) -> Callable[..., Any]:
 def _library_readers() -> dict[Any, Callable[..., Any]]:
     import copy
     import dataclasses
+    import json
 
-    readers: list[Any] = [copy.copy, dataclasses.replace, dataclasses.asdict, dataclasses.astuple]
+    readers: list[Any] = [
+        copy.copy,
+        dataclasses.replace,
+        dataclasses.asdict,
+        dataclasses.astuple,
+        json.dumps,
+    ]
     try:
         import attr
 

@@ -18,6 +18,7 @@ Used by the pytest plugin's failure message; the CLI can reuse :func:`render_fai
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,8 +81,11 @@ def render_trace(
     return "\n".join(out)
 
 
-def blamed_steps(races: Iterable[Any], verdicts: Iterable[Any]) -> dict[int, str]:
-    """The steps a failure blames: both sides of each race, the steps of each bad verdict."""
+def blamed_steps(
+    races: Iterable[Any], verdicts: Iterable[Any], trace: Trace | None = None, kind: str = ""
+) -> dict[int, str]:
+    """The steps a failure blames: both sides of each race, the steps of each bad verdict; for an
+    assertion or exception with neither, :func:`switch_blame` of its (shrunk) trace."""
     marks: dict[int, str] = {}
     for race in races:
         marks.setdefault(race.first_step, "race")
@@ -89,11 +93,46 @@ def blamed_steps(races: Iterable[Any], verdicts: Iterable[Any]) -> dict[int, str
     for verdict in verdicts:
         for seq in verdict.steps:
             marks.setdefault(seq, verdict.status)
+    if not marks and trace is not None and kind in ("assertion", "exception"):
+        marks = switch_blame(trace)
+    return marks
+
+
+def _ancestors(trace: Trace, task: int) -> set[int]:
+    found: set[int] = set()
+    parent = trace.tasks[task].parent if task < len(trace.tasks) else None
+    while parent is not None and parent not in found:
+        found.add(parent)
+        parent = trace.tasks[parent].parent
+    return found
+
+
+def switch_blame(trace: Trace) -> dict[int, str]:
+    """What an assertion's run blames: each switch away from a task that still had work (its step
+    ``preempted``, the other task's step that ran instead ``ran between``) and the last step, where
+    the failure surfaced (``failed``). On a shrunk run — fewest preemptions — these switches are
+    the interleaving the failure needs. A parent that waits for its children (a nursery) is not
+    preempted by them, so a switch to a descendant is not blamed."""
+    steps = trace.steps
+    if not steps:
+        return {}
+    last_of: dict[int, int] = {}
+    for step in steps:
+        last_of[step.task] = step.seq
+    marks: dict[int, str] = {}
+    for step, following in itertools.pairwise(steps):
+        if following.task == step.task or last_of[step.task] == step.seq:
+            continue
+        if step.task in _ancestors(trace, following.task):
+            continue
+        marks.setdefault(step.seq, "preempted")
+        marks.setdefault(following.seq, "ran between")
+    marks[steps[-1].seq] = "failed"
     return marks
 
 
 def failure_marks(failure: Failure) -> dict[int, str]:
-    return blamed_steps(failure.races, failure.verdicts)
+    return blamed_steps(failure.races, failure.verdicts, failure.trace, failure.kind)
 
 
 def render_failure_trace(failure: Failure, *, max_rows: int = MAX_ROWS) -> str:

@@ -10,6 +10,8 @@ This is the only module of racesim that writes files. Everything else hands it v
   footprints, wake-ups, spawns, notes), so ``racesim report RUN.json`` redraws the HTML and DOT
   without re-running anything; the happens-before graph is rebuilt from the trace (it is a pure
   function of it).
+- The values themselves live in :mod:`sim._results` (re-exported here), so :mod:`sim._html` names
+  them without importing this module: no import cycle between the two.
 - The HTML pages are drawn by :mod:`sim._html` (with :mod:`sim._svg`); :func:`render_junit` is
   JUnit XML for CI test tabs; DOT comes from ``sim._happens_before.to_dot``.
 
@@ -22,25 +24,29 @@ deterministic: for the same schedules the JSON is identical byte for byte except
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _html, _svg
-from ._happens_before import check_order, happens_before_graph, to_dot
-from ._render import blamed_steps, render_trace
+from . import _html
+from ._results import FailureRecord as FailureRecord  # noqa: PLC0414 (re-exported)
+from ._results import RaceRecord as RaceRecord  # noqa: PLC0414 (re-exported)
+from ._results import RunResult as RunResult  # noqa: PLC0414 (re-exported)
+from ._results import ScenarioInfo as ScenarioInfo  # noqa: PLC0414 (re-exported)
+from ._results import ScenarioResult as ScenarioResult  # noqa: PLC0414 (re-exported)
+from ._results import Stats as Stats  # noqa: PLC0414 (re-exported)
+from ._results import VerdictRecord as VerdictRecord  # noqa: PLC0414 (re-exported)
 from ._schedule import Decision
-from ._svg import Highlight
 from ._trace import Access, Note, Step, TaskInfo, Trace
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from ._explore import Failure, Result
-    from ._order import Order
 
 SCHEMA_VERSION = 1
 RESULT_SCHEMA = "racesim.result"
@@ -54,259 +60,6 @@ INDEX_FILE = "index.html"
 
 class ReportError(ValueError):
     """A saved result cannot be read (not JSON, not a racesim result, or a newer schema)."""
-
-
-# -- values ------------------------------------------------------------------------------------
-@attrs.frozen
-class ScenarioInfo:
-    """What was explored: the scenario as its file describes it."""
-
-    name: str
-    path: str
-    description: str = ""
-    system: str = ""
-    variant: str = ""
-    workload: Mapping[str, Any] = attrs.field(factory=dict)
-    expect: str = ""
-    fingerprint: str = ""
-
-
-@attrs.frozen
-class Stats:
-    schedules_run: int
-    exhausted: bool
-    exit_reason: str  #: an ExitReason value ("exhausted", "max_schedules", ...)
-    exit_reason_text: str
-    first_failure_at: int | None
-    elapsed_seconds: float  #: measured; displayed, never part of a verdict
-    distinct_orders: int
-    strategy: str  #: the strategy as it describes itself ("dfs (preemption bound 2)")
-    unseen_steps: int = 0  #: steps that ran code racesim does not see (see ``notes``)
-    total_steps: int = 0
-    #: what the verdict does not cover: unseen code, health checks that fired (one sentence each)
-    notes: list[str] = attrs.Factory(list)
-
-    @classmethod
-    def of(cls, result: Result) -> Stats:
-        return cls(
-            schedules_run=result.schedules_run,
-            exhausted=result.exhausted,
-            exit_reason=result.exit_reason.value,
-            exit_reason_text=result.exit_reason.describe(),
-            first_failure_at=result.first_failure_at,
-            elapsed_seconds=round(result.elapsed, 4),
-            distinct_orders=result.distinct_orders,
-            strategy=result.strategy,
-            unseen_steps=result.unseen_steps,
-            total_steps=result.total_steps,
-            notes=list(result.notes),
-        )
-
-    @property
-    def rate(self) -> float:
-        return self.schedules_run / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
-
-
-@attrs.frozen
-class VerdictRecord:
-    """One verdict of the required order on the failing run; notes as ``(step, position)``."""
-
-    rule: str
-    status: str
-    group: Any
-    per: str | None
-    first: tuple[int, int] | None
-    second: tuple[int, int] | None
-    steps: tuple[int, ...]
-    explanation: str
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ordered"
-
-    @property
-    def where(self) -> str:
-        return "" if self.per is None else f"{self.per}={self.group}"
-
-
-@attrs.frozen
-class RaceRecord:
-    first_step: int
-    second_step: int
-    first: Access
-    second: Access
-    explanation: str
-
-
-def _note_ref(note: Note | None) -> tuple[int, int] | None:
-    return None if note is None else (note.step, note.position)
-
-
-def _verdict_record(verdict: Any) -> VerdictRecord:
-    return VerdictRecord(
-        rule=verdict.rule,
-        status=verdict.status,
-        group=verdict.group,
-        per=verdict.per,
-        first=_note_ref(verdict.first),
-        second=_note_ref(verdict.second),
-        steps=tuple(verdict.steps),
-        explanation=verdict.explanation,
-    )
-
-
-@attrs.frozen
-class FailureRecord:
-    """A shrunk failing run, with its trace, every verdict of the required order, and how to
-    replay it (the token; for randomised strategies also the seed)."""
-
-    kind: str
-    message: str
-    details: str
-    token: str
-    seed: int | None
-    strategy: str
-    found_at: int
-    shrunk_from: tuple[int, int] | None
-    mode: str
-    explore_time: bool
-    decisions: tuple[Decision, ...]
-    trace: Trace
-    verdicts: tuple[VerdictRecord, ...]  #: every verdict of the order (ok ones too), in order
-    races: tuple[RaceRecord, ...]
-    replay_command: str
-    seed_command: str = ""
-
-    @classmethod
-    def of(
-        cls,
-        failure: Failure,
-        order: Order | None,
-        *,
-        replay_command: str,
-        seed_command: str = "",
-    ) -> FailureRecord:
-        if order is not None:
-            verdicts = tuple(_verdict_record(v) for v in check_order(failure.trace, order))
-        else:
-            verdicts = tuple(_verdict_record(v) for v in failure.verdicts)
-        return cls(
-            kind=failure.kind,
-            message=failure.message,
-            details=failure.details,
-            token=failure.token,
-            seed=failure.seed,
-            strategy=failure.strategy,
-            found_at=failure.found_at,
-            shrunk_from=failure.shrunk_from,
-            mode=failure.schedule.mode,
-            explore_time=failure.schedule.explore_time,
-            decisions=failure.schedule.decisions,
-            trace=failure.trace,
-            verdicts=verdicts,
-            races=tuple(
-                RaceRecord(r.first_step, r.second_step, r.first, r.second, r.explanation)
-                for r in failure.races
-            ),
-            replay_command=replay_command,
-            seed_command=seed_command,
-        )
-
-    @property
-    def preemptions(self) -> int:
-        return sum(d.previous is not None and d.index != d.previous for d in self.decisions)
-
-    @property
-    def bad_verdicts(self) -> tuple[VerdictRecord, ...]:
-        return tuple(v for v in self.verdicts if not v.ok)
-
-    def shrink_summary(self) -> str:
-        if self.shrunk_from is None:
-            return "not shrunk (nothing smaller fails the same way)"
-        preemptions, decisions = self.shrunk_from
-        return (
-            f"{preemptions} preemptions -> {self.preemptions}, "
-            f"{decisions} decisions -> {len(self.decisions)}"
-        )
-
-    def marks(self) -> dict[int, str]:
-        """The steps this failure blames, for the text table: race sides and bad verdicts."""
-        return blamed_steps(self.races, self.bad_verdicts)
-
-    def highlight(self) -> Highlight:
-        """What the drawings show in red: the first race, else the first violated verdict."""
-        if self.races:
-            race = self.races[0]
-            sides = (race.first_step, race.second_step)
-            return Highlight(steps=frozenset(sides), pair=sides, pair_label="data race")
-        bad = self.bad_verdicts
-        if not bad:
-            return Highlight()
-        verdict = bad[0]
-        notes = frozenset(ref for ref in (verdict.first, verdict.second) if ref is not None)
-        pair: tuple[int, int] | None = None
-        first, second = verdict.first, verdict.second
-        if first is not None and second is not None and first[0] != second[0]:
-            pair = (first[0], second[0])
-        path: tuple[Any, ...] = ()
-        if verdict.status == "inverted":
-            path = _svg.proof_path(
-                happens_before_graph(self.trace),
-                self._note(verdict.first),
-                self._note(verdict.second),
-            )
-        return Highlight(
-            steps=frozenset(verdict.steps),
-            notes=notes,
-            pair=pair,
-            pair_label=verdict.status,
-            path=path,
-        )
-
-    def _note(self, ref: tuple[int, int] | None) -> Note | None:
-        return None if ref is None else self.trace.steps[ref[0]].notes[ref[1]]
-
-    def table(self) -> str:
-        """The failing run as a column-per-task text table, blamed steps marked."""
-        return render_trace(self.trace, self.marks())
-
-    def dot(self) -> str:
-        graph = happens_before_graph(self.trace)
-        highlight = self.highlight()
-        lit: list[Any] = [("step", seq) for seq in sorted(highlight.steps)]
-        lit += [("note", *ref) for ref in sorted(highlight.notes)]
-        return to_dot(graph, highlight=[node for node in lit if node in graph])
-
-
-@attrs.frozen
-class ScenarioResult:
-    """One scenario's outcome, as ``result.json`` stores it."""
-
-    command: str  #: "explore" or "replay"
-    scenario: ScenarioInfo
-    settings: Mapping[str, Any]  #: strategy, max_schedules, time_budget, seed, mode, ...
-    verdict: str  #: "race found", "clean", "clean (not exhausted)", "no race found", ...
-    matches: bool  #: the verdict is what the scenario expects
-    stats: Stats
-    order: tuple[str, ...]  #: the required order's rules, as written
-    failure: FailureRecord | None = None
-
-    @property
-    def replay_command(self) -> str:
-        return self.failure.replay_command if self.failure is not None else ""
-
-
-@attrs.frozen
-class RunResult:
-    """A whole ``racesim explore``: every scenario's result, in sorted scenario order."""
-
-    command: str  #: the command line, for the record
-    results: tuple[ScenarioResult, ...]
-    shard: str | None = None  #: "i/N" when the run was one shard of the scenarios
-
-    @property
-    def ok(self) -> bool:
-        return all(result.matches for result in self.results)
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -503,6 +256,7 @@ def run_to_json(run: RunResult) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "command": run.command,
         "shard": run.shard,
+        "interrupted": run.interrupted,
         "ok": run.ok,
         "results": [_result_body(result) for result in run.results],
     }
@@ -527,6 +281,7 @@ def run_from_json(data: Mapping[str, Any]) -> RunResult:
         command=data["command"],
         results=tuple(result_from_json(entry) for entry in data["results"]),
         shard=data.get("shard"),
+        interrupted=bool(data.get("interrupted", False)),
     )
 
 
@@ -538,6 +293,15 @@ def load(path: Path) -> RunResult | ScenarioResult:
     """Read a saved ``run.json`` or ``result.json``; :class:`ReportError` says what is wrong."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ReportError(
+            f"{path} is not UTF-8 text, so not a result racesim wrote; pass the result.json or "
+            "run.json written by 'racesim explore'"
+        ) from None
+    except IsADirectoryError:
+        raise ReportError(
+            f"{path} is a directory; pass the run.json or result.json in it"
+        ) from None
     except FileNotFoundError:
         raise ReportError(
             f"{path} does not exist; pass the result.json or run.json written by "
@@ -566,10 +330,21 @@ def load(path: Path) -> RunResult | ScenarioResult:
             "wrote it"
         )
     try:
+        loaded: RunResult | ScenarioResult
         if schema == RUN_SCHEMA:
-            return run_from_json(data)
-        return result_from_json(data)
-    except (KeyError, TypeError, ValueError, IndexError) as error:
+            loaded = run_from_json(data)
+            results = loaded.results
+        else:
+            loaded = result_from_json(data)
+            results = (loaded,)
+        for result in results:  # a value of a wrong type or a bad index fails here, not later
+            _html.render_html(result)
+            if result.failure is not None:
+                result.failure.dot()
+        if isinstance(loaded, RunResult):
+            _html.render_index(loaded, {})
+        return loaded
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         raise ReportError(
             f"{path} is a damaged racesim result ({type(error).__name__}: {error}); "
             "regenerate it with 'racesim explore'"
@@ -586,7 +361,7 @@ def _xml(text: str) -> str:
 
 def render_junit(run: RunResult) -> str:
     """JUnit XML: a test case per scenario, failing when its verdict is not the expected one."""
-    failures = sum(not result.matches for result in run.results)
+    failures = sum(result.matches is False for result in run.results)
     elapsed = f"{sum(r.stats.elapsed_seconds for r in run.results):.3f}"
     suites = ET.Element(
         "testsuites",
@@ -632,7 +407,7 @@ def render_junit(run: RunResult) -> str:
                 failure.table(),
             ]
         text = _xml("\n".join(lines))
-        if not result.matches:
+        if result.matches is False:
             element = ET.SubElement(
                 case,
                 "failure",
@@ -680,6 +455,58 @@ def write_html(result: ScenarioResult, directory: Path) -> list[Path]:
     return written
 
 
+#: The file in a report set listing what racesim wrote there (so a swap keeps everything else).
+MANIFEST_FILE = ".racesim-report"
+
+
+def stage(report_dir: Path) -> Path:
+    """A fresh, empty directory beside ``report_dir`` where a run writes its report set; made
+    now, so an unwritable location fails before the first schedule. :func:`publish` swaps it in."""
+    staging = report_dir.parent / f".{report_dir.name}.incoming-{os.getpid()}"
+    discard(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _ours(report_dir: Path) -> set[str]:
+    """The entries of an existing report set that racesim wrote (the rest is kept on a swap)."""
+    manifest = report_dir / MANIFEST_FILE
+    if manifest.is_file():
+        return {line for line in manifest.read_text(encoding="utf-8").splitlines() if line} | {
+            MANIFEST_FILE
+        }
+    # A set written before manifests: the run files and every directory holding a result.
+    return {INDEX_FILE, RUN_FILE} | {
+        entry.name for entry in report_dir.iterdir() if (entry / RESULT_FILE).is_file()
+    }
+
+
+def publish(staging: Path, report_dir: Path) -> Path:
+    """Make ``staging`` the report set at ``report_dir``: readers see either the previous set or
+    this one, never a mix (two renames; entries racesim did not write, such as ``bench/``, are
+    carried over). Returns ``report_dir``."""
+    written = sorted(entry.name for entry in staging.iterdir())
+    (staging / MANIFEST_FILE).write_text("".join(f"{name}\n" for name in written), "utf-8")
+    if report_dir.is_dir():
+        ours = _ours(report_dir)
+        for entry in report_dir.iterdir():
+            if entry.name not in ours and not (staging / entry.name).exists():
+                entry.rename(staging / entry.name)
+        old = report_dir.parent / f".{report_dir.name}.previous-{os.getpid()}"
+        discard(old)
+        report_dir.rename(old)
+        staging.rename(report_dir)
+        discard(old)
+    else:
+        report_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(report_dir)
+    return report_dir
+
+
 def scenario_directory(report_dir: Path, result: ScenarioResult) -> Path:
     return report_dir / directory_name(result.scenario.name)
 
@@ -689,6 +516,25 @@ def write_summary(run: RunResult, report_dir: Path) -> Path:
     :func:`write_result` as it finishes). Returns the index page."""
     _write(report_dir / RUN_FILE, dumps(run_to_json(run)))
     return _write(report_dir / INDEX_FILE, _html.render_index(run, _links(run, report_dir)))
+
+
+def merge(runs: Sequence[RunResult], command: str) -> RunResult:
+    """One run of the shards' runs: every result once, sorted by scenario name as one unsharded
+    run lists them. Raises :class:`ReportError` if two shards hold the same scenario."""
+    seen: dict[str, ScenarioResult] = {}
+    for run in runs:
+        for result in run.results:
+            if result.scenario.name in seen:
+                raise ReportError(
+                    f"scenario {result.scenario.name} is in two of the merged runs; merge the "
+                    "run.json of distinct shards (--shard 1/N … N/N) of one run"
+                )
+            seen[result.scenario.name] = result
+    return RunResult(
+        command=command,
+        results=tuple(seen[name] for name in sorted(seen)),
+        interrupted=any(run.interrupted for run in runs),
+    )
 
 
 def _links(run: RunResult, report_dir: Path) -> dict[str, str]:

@@ -1,12 +1,19 @@
-"""Scenario files: declarative TOML that names a system, a variant, a workload and a verdict.
+"""Scenario files: declarative TOML that names the code to explore, its parameters and a verdict.
 
-A scenario file says *what* to explore; the Python that builds it lives with the system
-(``system_under_test.SYSTEMS``), referenced by name — the one place where ``sim`` reaches into
-the system under test, and only lazily, when a file asks for it. The format (documented with
-examples in ``scenarios/README.md``)::
+A scenario file says *what* to explore. The code is either any importable async function of the
+user's (``target = "myapp.checks:two_writers"``, its ``[params]`` passed as keyword arguments), or
+a bundled system (``system_under_test.SYSTEMS``) referenced by name — the one place where ``sim``
+reaches into the system under test, and only lazily, when a file asks for it. The format
+(documented with examples in ``scenarios/README.md``)::
 
-    [scenario]                 # required: description, system, variant, expect
+    [scenario]                 # target, or system and variant; expect (default "clean")
+    target = "myapp.checks:two_writers"
+    instrument = ["myapp"]     # optional: packages whose accesses racesim records
     description = "..."
+    expect = "race"            # or "clean"
+    [params]                   # target only: keyword arguments of the function
+
+    [scenario]                 # a bundled system: description, system, variant, expect
     system = "agent_registry"
     variant = "legacy"
     expect = "race"            # or "clean", or "unawaited"
@@ -26,16 +33,26 @@ The fingerprint is a short hash of the *parsed* content (``json.dumps(sort_keys=
 whitespace and key order do not change it, any value does. Tokens carry it, so a token recorded
 against another version of the file is refused instead of replaying something else.
 
+A target named on the command line without a file (``racesim explore myapp.checks:two_writers``)
+is a scenario too (:func:`scenario_from_target`); its fingerprint is the function's own
+(:func:`sim._explore.fingerprint_of`), so its tokens replay with ``sim.replay`` as well.
+
 A reported race (``scenarios/reported/*.toml``) points at a scenario file and records how it was
-found — strategy, seed, bounds — with the token, the failure kind and a string its message
-contained: :func:`load_reported` reads one, :meth:`Reported.reproduce` finds it again.
+found — the strategy and what that strategy uses (a seed only for seeded ones, bounds) — with the
+token, the failure kind and a string its message contained: :func:`load_reported` reads one,
+:meth:`Reported.reproduce` finds it again, :meth:`Reported.is_same` tells the recorded failure
+from another one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
+import inspect
 import json
+import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,8 +87,22 @@ EXPECTS: tuple[str, ...] = ("race", "clean", "unawaited")
 #: Directories ``discover`` never descends into for scenarios.
 SKIPPED_DIRECTORIES: frozenset[str] = frozenset({"reported"})
 
-_SECTIONS = ("scenario", "workload", "explore", "expect_failure")
-_SCENARIO_KEYS = ("description", "system", "variant", "expect", "properties", "transport")
+#: Strategies that take a seed (a reported race records one only for these).
+SEEDED: tuple[str, ...] = ("random", "pct", "pos")
+#: ``module:function`` — a target named on the command line or in a file.
+TARGET = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+_SECTIONS = ("scenario", "workload", "params", "explore", "expect_failure")
+_SCENARIO_KEYS = (
+    "description",
+    "target",
+    "instrument",
+    "system",
+    "variant",
+    "expect",
+    "properties",
+    "transport",
+)
 _REQUIRED_SCENARIO_KEYS = ("description", "system", "variant", "expect")
 _EXPLORE_KEYS = (
     "strategy",
@@ -93,7 +124,7 @@ _REPORTED_KEYS = (
     "kind",
     "message_contains",
 )
-_REQUIRED_REPORTED_KEYS = ("scenario", "strategy", "seed", "token", "kind", "message_contains")
+_REQUIRED_REPORTED_KEYS = ("scenario", "strategy", "token", "kind", "message_contains")
 
 
 class ScenarioError(Exception):
@@ -146,25 +177,43 @@ class ExpectFailure:
 class Scenario:
     """A validated scenario file. ``build()`` makes the runnable scenario and its order."""
 
-    name: str  #: the file stem
-    path: Path
+    name: str  #: the file stem (the target, for one named on the command line)
+    path: Path | None  #: the file (None: a target named on the command line)
     description: str
-    system: str
+    system: str  #: a bundled system's name ("" for a target)
     variant: str
     expect: str  #: "race", "clean" or "unawaited" (a never-awaited coroutine is the failure)
-    workload: tuple[tuple[str, Any], ...]  #: the [workload] table, sorted by key
+    workload: tuple[tuple[str, Any], ...]  #: [workload] or [params], sorted by key
     properties: tuple[str, ...] | None  #: asserted properties (None: the system's default)
     explore_settings: ExploreSettings
     expect_failure: ExpectFailure | None
     fingerprint: str
     transport: str = "model"  #: the system's last hop (``[scenario] transport``)
+    target: str = ""  #: ``module:function`` of the user's code ("" for a bundled system)
+    instrument: tuple[str, ...] = ()  #: packages and modules to instrument besides the target's
+    reported_from: Path | None = None  #: the reported-race file this was loaded from, if any
 
     @property
     def workload_dict(self) -> dict[str, Any]:
         return dict(self.workload)
 
+    @property
+    def spec(self) -> str:
+        """What names this scenario on a command line: its file, or its target."""
+        if self.reported_from is not None:
+            return str(self.reported_from)
+        return str(self.path) if self.path is not None else self.target
+
     def build(self) -> tuple[ScenarioFn, Order]:
         """The runnable ``async def`` scenario (tagged with name and fingerprint) and its order."""
+        if self.target:
+            from ._order import Order
+
+            fn = _bound_target(self.target, self.workload_dict)
+            fn.__racesim_fingerprint__ = self.fingerprint  # type: ignore[attr-defined]
+            fn.__racesim_name__ = self.name  # type: ignore[attr-defined]
+            fn.__racesim_instrument__ = self.instrument  # type: ignore[attr-defined]
+            return fn, Order()
         builder = _system(self.system).build
         extra = {} if self.transport == "model" else {"transport": self.transport}
         if self.properties is None:
@@ -173,8 +222,13 @@ class Scenario:
             fn, order = builder(self.variant, self.workload_dict, self.properties, **extra)
         fn.__racesim_fingerprint__ = self.fingerprint
         fn.__racesim_name__ = self.name
-        # the system's whole package gets automatic footprints, not only the builder's module
-        fn.__racesim_instrument__ = (builder.__module__.partition(".")[0],)
+        # the system's whole package gets automatic footprints (not only the builder's module),
+        # with what the system's build names (a transport's codec) and the file's own list
+        fn.__racesim_instrument__ = (
+            builder.__module__.partition(".")[0],
+            *getattr(fn, "__racesim_instrument__", ()),
+            *self.instrument,
+        )
         return fn, order
 
     def explore(self, **overrides: Any) -> Result:
@@ -202,23 +256,33 @@ class Reported:
     path: Path
     scenario: Scenario
     strategy: str
-    seed: int
+    seed: int | None  #: only for seeded strategies (dfs and dpor ignore seeds)
     preemption_bound: int | None
     max_schedules: int | None
     token: str
     kind: str
     message_contains: str
 
-    def reproduce(self) -> Failure | None:
-        """Explore again with the recorded strategy and seed; the failure that matches, if any."""
-        overrides: dict[str, Any] = {"strategy": self.strategy, "seed": self.seed}
+    def overrides(self) -> dict[str, Any]:
+        """The exploration settings that found it (what its strategy uses)."""
+        overrides: dict[str, Any] = {"strategy": self.strategy}
+        if self.seed is not None:
+            overrides["seed"] = self.seed
         if self.preemption_bound is not None:
             overrides["preemption_bound"] = self.preemption_bound
         if self.max_schedules is not None:
             overrides["max_schedules"] = self.max_schedules
-        result = self.scenario.explore(**overrides)
+        return overrides
+
+    def is_same(self, failure: Failure) -> bool:
+        """Whether ``failure`` is the recorded one: same kind, message containing the key."""
+        return failure.kind == self.kind and self.message_contains in failure.message
+
+    def reproduce(self) -> Failure | None:
+        """Explore again with the recorded strategy and seed; the failure that matches, if any."""
+        result = self.scenario.explore(**self.overrides())
         for failure in result.failures:
-            if failure.kind == self.kind and self.message_contains in failure.message:
+            if self.is_same(failure):
                 return failure
         return None
 
@@ -237,11 +301,122 @@ def _system_names() -> tuple[str, ...]:
     return tuple(module.SYSTEMS)
 
 
+def _target_function(target: str) -> Callable[..., Any]:
+    """The async function ``module:function`` names; :class:`ScenarioError` saying what to fix."""
+    if not TARGET.fullmatch(target):
+        raise ScenarioError(
+            f"target {target!r} is not module:function; write it like "
+            '"myapp.checks:two_writers" (an importable module, a colon, an async function)'
+        )
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise ScenarioError(
+                f"target {target}: no module named {exc.name!r} on the import path; run from "
+                "the project root (racesim adds it to the path) or set PYTHONPATH"
+            ) from None
+        raise ScenarioError(
+            f"target {target}: importing {module_name} failed: {exc}; fix that import"
+        ) from None
+    except Exception as exc:
+        raise ScenarioError(
+            f"target {target}: importing {module_name} raised {type(exc).__name__}: {exc}; "
+            "fix the module so it imports"
+        ) from None
+    value: Any = module
+    for part in attribute.split("."):
+        if not hasattr(value, part):
+            raise ScenarioError(
+                f"target {target}: {module_name} has no attribute {attribute!r}; check the "
+                "function's name"
+            )
+        value = getattr(value, part)
+    if not inspect.iscoroutinefunction(value):
+        raise ScenarioError(
+            f"target {target} is not an async function (async def); point it at the "
+            "async function that runs the concurrent code"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _bound_target(target: str, params: Mapping[str, Any]) -> ScenarioFn:
+    """``target`` called with ``params`` as keyword arguments, as a zero-argument scenario that
+    keeps the function's module, name and code (``__wrapped__``) for instrumentation and
+    messages."""
+    function = _target_function(target)
+    try:
+        inspect.signature(function).bind(**params)
+    except TypeError as exc:
+        raise ScenarioError(
+            f"target {target}: [params] do not fit its signature ({exc}); give exactly its "
+            "keyword arguments in [params]"
+        ) from None
+
+    @functools.wraps(function)
+    async def scenario() -> None:
+        await function(**params)
+
+    return scenario
+
+
+def is_target(spec: str) -> bool:
+    """Whether ``spec`` names ``module:function`` (and no existing file)."""
+    return TARGET.fullmatch(spec) is not None and not Path(spec).exists()
+
+
+def scenario_from_target(target: str, defaults: ExploreSettings | None = None) -> Scenario:
+    """A scenario for ``module:function`` named without a file: expected clean, the project's
+    default settings, the function's own fingerprint (its tokens replay with ``sim.replay``)."""
+    from ._explore import fingerprint_of
+
+    function = _target_function(target)
+    try:
+        inspect.signature(function).bind()
+    except TypeError:
+        raise ScenarioError(
+            f"target {target} needs arguments; write a scenario file with target = "
+            f'"{target}" and its keyword arguments under [params]'
+        ) from None
+    return Scenario(
+        name=target,
+        path=None,
+        description=(inspect.getdoc(function) or "").split("\n", 1)[0],
+        system="",
+        variant="",
+        expect="clean",
+        workload=(),
+        properties=None,
+        explore_settings=defaults or ExploreSettings(),
+        expect_failure=None,
+        fingerprint=fingerprint_of(function),
+        target=target,
+    )
+
+
+def load(spec: str | Path, defaults: ExploreSettings | None = None) -> Scenario:
+    """A scenario file, a reported-race file (:func:`reported_scenario`), or a
+    ``module:function`` target named without a file."""
+    if isinstance(spec, str) and is_target(spec):
+        return scenario_from_target(spec, defaults)
+    if is_reported(Path(spec)):
+        return reported_scenario(load_reported(spec))
+    return load_scenario(spec, defaults)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a directory; pass a .toml file") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start : exc.start + 1]!r});"
+            " TOML files must be UTF-8: re-save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read it ({exc.strerror}); check the path") from None
     try:
@@ -355,8 +530,9 @@ def fingerprint_of_content(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate one scenario file. Raises :class:`ScenarioError` for any mistake."""
+def load_scenario(path: str | Path, defaults: ExploreSettings | None = None) -> Scenario:
+    """Read and validate one scenario file; ``[explore]`` keys it does not set come from
+    ``defaults`` (a project's ``[tool.racesim]``). Raises :class:`ScenarioError` for any mistake."""
     path = Path(path)
     data = _read_toml(path)
     for section in data:
@@ -372,6 +548,14 @@ def load_scenario(path: str | Path) -> Scenario:
         )
     head = _Checker(path, _table(path, data, "scenario"), "scenario")
     head.only(_SCENARIO_KEYS)
+    if "target" in head.table:
+        return _load_target_scenario(path, data, head, defaults or ExploreSettings())
+    if "params" in data or "instrument" in head.table:
+        key = "[params]" if "params" in data else "[scenario] instrument"
+        raise ScenarioError(
+            f"{path}: {key}: belongs to a target scenario; add target = "
+            '"module:function" to [scenario], or remove it'
+        )
     head.require(_REQUIRED_SCENARIO_KEYS)
     description = head.string("description")
     system_name = head.string("system")
@@ -396,39 +580,8 @@ def load_scenario(path: str | Path) -> Scenario:
     workload = _Checker(path, workload_table, "workload")
     workload.only(tuple(system.workload_keys))
 
-    explore = _Checker(path, _table(path, data, "explore"), "explore")
-    explore.only(_EXPLORE_KEYS)
-    strategies = _strategy_names()
-    settings = ExploreSettings(
-        strategy=explore.string("strategy", "dfs", choices=strategies),
-        max_schedules=explore.integer("max_schedules", 1000, 1) or 1000,
-        seed=explore.integer("seed", 0, 0) or 0,
-        preemption_bound=explore.integer("preemption_bound", None, 0),
-        mode=explore.string("mode", "free", choices=MODES),
-        max_failures=explore.integer("max_failures", 1, 1) or 1,
-        races=explore.boolean("races", True),
-    )
-
-    expect_failure: ExpectFailure | None = None
-    if "expect_failure" in data:
-        checker = _Checker(path, _table(path, data, "expect_failure"), "expect_failure")
-        checker.only(_EXPECT_FAILURE_KEYS)
-        if expect == "clean":
-            raise ScenarioError(
-                f"{path}: [expect_failure]: only race scenarios expect a failure, and this one "
-                'expects "clean"; remove [expect_failure] or set expect = "race"'
-            )
-        kinds = checker.strings("kinds", choices=FAILURE_KINDS)
-        if expect == "unawaited" and kinds not in ((), ("unawaited",)):
-            raise checker.fail(
-                "kinds",
-                f"an unawaited scenario expects kind 'unawaited', got {list(kinds)}",
-                'remove kinds or write kinds = ["unawaited"]',
-            )
-        expect_failure = ExpectFailure(kinds=kinds, mentions=checker.strings("mentions"))
-    if expect == "unawaited" and (expect_failure is None or not expect_failure.kinds):
-        mentions = expect_failure.mentions if expect_failure is not None else ()
-        expect_failure = ExpectFailure(kinds=("unawaited",), mentions=mentions)
+    settings = _explore_settings(path, data, defaults or ExploreSettings())
+    expect_failure = _expect_failure(path, data, expect)
 
     scenario = Scenario(
         name=path.stem,
@@ -448,6 +601,115 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
+def _explore_settings(
+    path: Path, data: Mapping[str, Any], defaults: ExploreSettings
+) -> ExploreSettings:
+    explore = _Checker(path, _table(path, data, "explore"), "explore")
+    explore.only(_EXPLORE_KEYS)
+    strategies = _strategy_names()
+    bound = explore.integer("preemption_bound", defaults.preemption_bound, 0)
+    return ExploreSettings(
+        strategy=explore.string("strategy", defaults.strategy, choices=strategies),
+        max_schedules=explore.integer("max_schedules", defaults.max_schedules, 1)
+        or defaults.max_schedules,
+        seed=explore.integer("seed", defaults.seed, 0) or 0,
+        preemption_bound=bound,
+        mode=explore.string("mode", defaults.mode, choices=MODES),
+        max_failures=explore.integer("max_failures", defaults.max_failures, 1)
+        or defaults.max_failures,
+        races=explore.boolean("races", defaults.races),
+    )
+
+
+def _expect_failure(path: Path, data: Mapping[str, Any], expect: str) -> ExpectFailure | None:
+    if "expect_failure" not in data:
+        if expect == "unawaited":  # the kind is what such a scenario expects
+            return ExpectFailure(kinds=("unawaited",), mentions=())
+        return None
+    checker = _Checker(path, _table(path, data, "expect_failure"), "expect_failure")
+    checker.only(_EXPECT_FAILURE_KEYS)
+    if expect == "clean":
+        raise ScenarioError(
+            f"{path}: [expect_failure]: only race scenarios expect a failure, and this one "
+            'expects "clean"; remove [expect_failure] or set expect = "race"'
+        )
+    kinds = checker.strings("kinds", choices=FAILURE_KINDS)
+    if expect == "unawaited" and kinds not in ((), ("unawaited",)):
+        raise checker.fail(
+            "kinds",
+            f"an unawaited scenario expects kind 'unawaited', got {list(kinds)}",
+            'remove kinds or write kinds = ["unawaited"]',
+        )
+    return ExpectFailure(kinds=kinds, mentions=checker.strings("mentions"))
+
+
+def _load_target_scenario(
+    path: Path, data: Mapping[str, Any], head: _Checker, defaults: ExploreSettings
+) -> Scenario:
+    from ._explore import fingerprint_of
+
+    for key in ("system", "variant", "properties"):
+        if key in head.table:
+            raise head.fail(
+                key, "belongs to a bundled system, not a target", "remove it (or remove target)"
+            )
+    if "workload" in data:
+        raise ScenarioError(
+            f"{path}: [workload]: a target takes [params] (its keyword arguments); rename "
+            "[workload] to [params]"
+        )
+    target = head.string("target")
+    if not TARGET.fullmatch(target):
+        raise head.fail(
+            "target",
+            f"{target!r} is not module:function",
+            'write it like target = "myapp.checks:two_writers"',
+        )
+    instrument = head.strings("instrument")
+    for name in instrument:
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+            raise head.fail(
+                "instrument",
+                f"{name!r} is not a module or package name",
+                'write dotted names such as "myapp" or "myapp.cache"',
+            )
+    expect = head.string("expect", "clean", choices=EXPECTS)
+    params = _table(path, data, "params")
+    try:
+        function = _bound_target(target, params)
+    except ScenarioError as error:
+        raise ScenarioError(f"{path}: [scenario] {error}") from None
+    description = (
+        head.string("description")
+        if "description" in head.table
+        else (inspect.getdoc(function) or target).split("\n", 1)[0]
+    )
+    code = fingerprint_of(getattr(function, "__wrapped__", function))
+    return Scenario(
+        name=path.stem,
+        path=path,
+        description=description,
+        system="",
+        variant="",
+        expect=expect,
+        workload=tuple(sorted(params.items())),
+        properties=None,
+        explore_settings=_explore_settings(path, data, defaults),
+        expect_failure=_expect_failure(path, data, expect),
+        fingerprint=fingerprint_of_content({"file": data, "code": code}),
+        target=target,
+        instrument=instrument,
+    )
+
+
+def add_import_root(root: Path) -> None:
+    """Make modules under ``root`` importable for targets, as ``python -m`` does for the working
+    directory (first on ``sys.path``, once)."""
+    entry = str(root.resolve())
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
 def _check_builds(scenario: Scenario, system: Any) -> None:
     try:
         scenario.build()
@@ -465,20 +727,63 @@ def _check_builds(scenario: Scenario, system: Any) -> None:
         raise ScenarioError(f"{scenario.path}: {where}: {exc}; {fix}") from None
 
 
-def discover(paths: Iterable[str | Path]) -> list[Scenario]:
-    """Scenarios from files and directories (``*.toml`` directly inside, sorted by name;
-    ``reported/`` is never a scenario directory). Each file appears once, in the order given."""
-    found: list[Path] = []
+def discover(
+    paths: Iterable[str | Path], defaults: ExploreSettings | None = None
+) -> list[Scenario]:
+    """Scenarios from files, directories (``*.toml`` directly inside, sorted by name;
+    ``reported/`` is never a scenario directory) and ``module:function`` targets. A file named
+    explicitly may be a reported race (:func:`load`). Each appears once, in the order given."""
+    found: list[tuple[str | Path, bool]] = []
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            found.extend(sorted(p for p in path.glob("*.toml") if p.is_file()))
+            found.extend(
+                (p.resolve(), False)
+                for p in sorted(path.glob("*.toml"))
+                if p.is_file() and p.parent.name not in SKIPPED_DIRECTORIES
+            )
         elif path.is_file():
-            found.append(path)
+            found.append((path.resolve(), True))
+        elif isinstance(entry, str) and is_target(entry):
+            found.append((entry, True))
         else:
-            raise ScenarioError(f"{path}: no such file or directory; check the path")
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    return [load_scenario(path) for path in unique if path.parent.name not in SKIPPED_DIRECTORIES]
+            raise ScenarioError(
+                f"{path}: no such file or directory (nor a module:function target); check the path"
+            )
+    unique: dict[str | Path, bool] = {}
+    for spec, explicit in found:
+        unique.setdefault(spec, explicit)
+    return [
+        load(spec if isinstance(spec, str) else str(spec), defaults)
+        if explicit
+        else load_scenario(spec, defaults)
+        for spec, explicit in unique.items()
+    ]
+
+
+def is_reported(path: Path) -> bool:
+    """Whether ``path`` is a reported-race file (a token and the scenario it points at)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(data.get("token"), str) and isinstance(data.get("scenario"), str)
+
+
+def reported_scenario(reported: Reported) -> Scenario:
+    """The scenario of a reported race, set up to find it again: the recorded strategy, seed and
+    bounds, expecting a race of the recorded kind whose message contains the recorded key."""
+    base = reported.scenario
+    settings = attrs.evolve(base.explore_settings, **reported.overrides())
+    return attrs.evolve(
+        base,
+        name=f"reported/{reported.path.stem}",
+        description=base.description,
+        expect="race",
+        explore_settings=settings,
+        expect_failure=ExpectFailure(kinds=(reported.kind,), mentions=(reported.message_contains,)),
+        reported_from=reported.path,
+    )
 
 
 def load_reported(path: str | Path) -> Reported:
@@ -499,11 +804,20 @@ def load_reported(path: str | Path) -> Reported:
     token = checker.string("token")
     if not token.startswith("rs"):
         raise checker.fail("token", f"{token!r} is not a racesim token", "paste the rs1.… token")
+    seeded = strategy in SEEDED
+    if "seed" in data and not seeded:
+        raise checker.fail(
+            "seed",
+            f"strategy {strategy} does not use a seed, so a seed here replays nothing",
+            "remove it",
+        )
+    if "seed" not in data and seeded:
+        raise checker.fail("seed", f"missing; strategy {strategy} needs it", "add seed = N")
     return Reported(
         path=path,
         scenario=load_scenario(target),
         strategy=strategy,
-        seed=checker.integer("seed", 0, 0) or 0,
+        seed=checker.integer("seed", None, 0) if seeded else None,
         preemption_bound=checker.integer("preemption_bound", None, 0),
         max_schedules=checker.integer("max_schedules", None, 1),
         token=token,

@@ -77,9 +77,20 @@ def fit(text: str, width: float) -> str:
     return text if len(text) <= room else text[: room - 1] + "…"
 
 
+#: Note attributes that explain an order (a reorder is read off them), drawn first so a label
+#: cut to fit its box loses the other attributes, never these.
+ORDER_ATTRS: tuple[str, ...] = ("seq",)
+
+
 def _note_text(note: Note) -> str:
-    detail = " ".join(f"{k}={v}" for k, v in note.attrs)
-    return f"{note.label} {detail}" if detail else note.label
+    return note_text(note.label, note.attrs)
+
+
+def note_text(label: str, attrs: Iterable[tuple[str, object]]) -> str:
+    """``label k=v ...`` with the ordering attributes (``seq``) right after the label."""
+    ordered = sorted(attrs, key=lambda item: item[0] not in ORDER_ATTRS)
+    detail = " ".join(f"{k}={v}" for k, v in ordered)
+    return f"{label} {detail}" if detail else label
 
 
 def _colours(trace: Trace) -> dict[str, str]:
@@ -343,7 +354,7 @@ def hb_graph(
             left = x + 12
             box_w = width - 24
             centre[node] = (x + 20, cy)
-            text = data["label"] + "".join(f" {k}={v}" for k, v in data["attrs"])
+            text = note_text(data["label"], data["attrs"])
             drawn.append(
                 f'<g class="node note{" lit" if lit else ""}">'
                 f"<title>{esc(text)} at {esc(data['location'])}</title>"

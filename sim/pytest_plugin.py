@@ -177,9 +177,30 @@ def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
     return dict(marker.kwargs)
 
 
+def _project_defaults(item: pytest.Item) -> dict[str, Any]:
+    """``[tool.racesim]`` of the project (environment variables win over its bounds)."""
+    try:
+        project = _settings.project_config(item.config.rootpath)
+    except _settings.SettingsError as error:
+        raise _usage(item, str(error)) from None
+    values = {
+        key: getattr(project, key) for key in ("strategy", "seed", "preemption_bound", "mode")
+    }
+    values["instrument"] = project.instrument or None
+    values.update(
+        {key: project.layered(key) for key in ("max_schedules", "time_budget", "max_steps")}
+    )
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def exploration_of(item: pytest.Item) -> Exploration:
-    """The marker's settings for ``item`` with the ``--racesim-*`` options applied on top."""
-    kwargs = _marker_kwargs(item)
+    """The marker's settings for ``item`` with the ``--racesim-*`` options applied on top, over
+    the project's ``[tool.racesim]`` defaults."""
+    project = _project_defaults(item)
+    marker = _marker_kwargs(item)
+    kwargs = {**project, **marker}
+    if "instrument" in project:  # the project's packages, and the marker's on top
+        kwargs["instrument"] = (*project["instrument"], *_names(marker.get("instrument", ())))
     config = item.config
     overrides = {
         "strategy": config.getoption("racesim_strategy"),

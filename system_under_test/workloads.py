@@ -279,6 +279,8 @@ def build(
 
     scenario.__qualname__ = scenario.__name__ = f"agent_registry_{variant}"
     order = required_order(params) if "happens_before" in chosen else Order()
+    if transport != "model":  # frames are made by wsproto (and trio-websocket on loopback)
+        scenario.__racesim_instrument__ = ("wsproto", "h11", "trio_websocket")  # type: ignore[attr-defined]
     return scenario, order
 
 

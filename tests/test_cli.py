@@ -148,6 +148,7 @@ def main(
     """``racesim ARGS`` in this process (fast), in the project directory: (exit code, out, err).
     Exit codes and bad input are tested through a real subprocess (``racesim``) instead."""
     monkeypatch.chdir(project)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the command adds the project root to it
 
     def run(*args: str) -> tuple[int, str, str]:
         code = cli.main(list(args))
@@ -435,8 +436,8 @@ def test_json_output_is_one_document_on_stdout_with_the_table_on_stderr(main: Ma
 
 
 def test_workers_do_not_change_verdicts_or_tokens(main: Main) -> None:
-    one = explore_json(main, "--workers", "1", "--report-dir", "r1")
-    two = explore_json(main, "--workers", "2", "--report-dir", "r2")
+    one = explore_json(main, "--workers", "1", "--report-dir", "r1", "--no-database")
+    two = explore_json(main, "--workers", "2", "--report-dir", "r2", "--no-database")
     assert outcomes(one) == outcomes(two)
     assert [r["stats"]["schedules_run"] for r in one["results"]] == [
         r["stats"]["schedules_run"] for r in two["results"]
@@ -522,12 +523,12 @@ def test_list_shows_reported_races(project: Path, main: Main) -> None:
     reported = project / "scenarios" / "reported"
     reported.mkdir()
     (reported / "lost_events.toml").write_text(
-        'scenario = "../before_wiring.toml"\nstrategy = "dfs"\nseed = 0\n'
+        'scenario = "../before_wiring.toml"\nstrategy = "dfs"\n'
         'token = "rs1.abc.def"\nkind = "race"\nmessage_contains = "data race"\n'
     )
     code, out, _ = main("list")
     assert code == 0
-    assert re.search(r"lost_events\s+before_wiring\s+race\s+dfs, seed 0\s+rs1\.abc\.def", out)
+    assert re.search(r"lost_events\s+before_wiring\s+race\s+dfs\s+rs1\.abc\.def", out)
 
 
 def test_report_redraws_the_html_from_saved_json(project: Path, main: Main) -> None:
@@ -580,3 +581,608 @@ def test_replay_of_a_pytest_token_hands_it_to_the_test_that_recorded_it(tmp_path
     assert replayed.returncode == 1, replayed.stdout + replayed.stderr
     assert "test_counter.py::test_lost" in replayed.stdout
     assert "1 failed" in replayed.stdout
+
+
+# -- your own code: target = module:function, [tool.racesim] ------------------------------------
+#: A user's package outside system_under_test/: a read-modify-write counter with a window between
+#: the read and the write (the lost update every reader of the issue tried first).
+USER_CODE = """
+import trio
+
+
+class Counter:
+    def __init__(self):
+        self.value = 0
+
+
+async def bump(counter):
+    value = counter.value
+    await trio.lowlevel.checkpoint()
+    counter.value = value + 1
+
+
+async def writers(n: int = 2) -> None:
+    \"\"\"n tasks increment one counter.\"\"\"
+    counter = Counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(bump, counter)
+    assert counter.value == n, f"lost update: {counter.value}"
+
+
+async def two_writers() -> None:
+    await writers(2)
+
+
+async def independent(n: int = 3, steps: int = 3) -> None:
+    \"\"\"n tasks that checkpoint and share nothing: clean, with many interleavings.\"\"\"
+    async def work():
+        for _ in range(steps):
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(work)
+
+
+async def rare() -> None:
+    \"\"\"Fails only when one task takes all its six steps before the other takes its first.\"\"\"
+    started = []
+
+    async def first():
+        started.append(True)
+        await trio.lowlevel.checkpoint()
+
+    async def second():
+        for _ in range(6):
+            await trio.lowlevel.checkpoint()
+        assert started, "second finished before first started"
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first)
+        nursery.start_soon(second)
+
+
+async def hungry() -> None:
+    raise MemoryError()  # what a workload too large for the machine ends in
+
+
+def not_async() -> None:
+    pass
+"""
+
+
+def lost_update_values(n: int) -> set[int]:
+    """Brute force, independently of racesim: every final counter value when n tasks each read,
+    yield once, then write — all interleavings of n two-step sequences."""
+    import itertools
+
+    values = set()
+    steps = [(task, step) for task in range(n) for step in ("read", "write")]
+    for order in itertools.permutations(steps):
+        if any(order.index((t, "read")) > order.index((t, "write")) for t in range(n)):
+            continue
+        counter, seen = 0, {}
+        for task, step in order:
+            if step == "read":
+                seen[task] = counter
+            else:
+                counter = seen[task] + 1
+        values.add(counter)
+    return values
+
+
+@pytest.fixture
+def user_project(tmp_path: Path) -> Path:
+    """A project of a user's own: the package myapp/, checks/ of scenario files, and a
+    pyproject.toml whose [tool.racesim] points at them."""
+    package = tmp_path / "myapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "checks.py").write_text(USER_CODE)
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "three_writers.toml").write_text(
+        '[scenario]\ntarget = "myapp.checks:writers"\nexpect = "race"\n'
+        '[params]\nn = 3\n[expect_failure]\nkinds = ["assertion"]\nmentions = ["lost update"]\n'
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.racesim]\nscenarios = ["checks"]\ninstrument = ["myapp"]\nstrategy = "dfs"\n'
+        "max_schedules = 300\n"
+    )
+    return tmp_path
+
+
+def test_a_target_in_a_users_package_is_explored_from_its_scenario_file(
+    user_project: Path,
+) -> None:
+    done = racesim(user_project, "explore", "--json")
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    assert result["scenario"]["name"] == "three_writers"
+    assert result["verdict"] == "race found (assertion)"
+    # The brute-force reference says 3 writers can end at 1 or 2; racesim's message is one of them.
+    wrong = lost_update_values(3) - {3}
+    assert wrong == {1, 2}
+    message = result["failure"]["message"]
+    assert any(message.endswith(f"lost update: {value}") for value in wrong), message
+    assert result["settings"]["strategy"] == "dfs"  # from [tool.racesim]
+    assert result["settings"]["instrument"] == ["myapp"]
+
+
+def test_module_function_is_explored_without_a_file_and_its_replay_command_works(
+    user_project: Path,
+) -> None:
+    done = racesim(user_project, "explore", "myapp.checks:two_writers", "--json")
+    assert done.returncode == 1, done.stderr  # expected clean without a file: a lost update
+    (result,) = json.loads(done.stdout)["results"]
+    assert result["scenario"]["expect"] == "clean"
+    assert result["failure"]["message"].endswith("lost update: 1")
+    command = result["failure"]["replay_command"]
+    assert command.startswith("racesim replay myapp.checks:two_writers rs1.")
+    replayed = racesim(user_project, *command.split()[1:])
+    assert replayed.returncode == 1, replayed.stderr
+    assert "lost update: 1" in replayed.stdout and "the failure reproduces" in replayed.stdout
+
+
+def test_a_token_from_the_command_line_target_replays_with_sim_replay(
+    user_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = racesim(user_project, "explore", "myapp.checks:two_writers", "--json")
+    token = json.loads(done.stdout)["results"][0]["failure"]["token"]
+    monkeypatch.syspath_prepend(str(user_project))
+    import importlib
+
+    import sim
+
+    module = importlib.import_module("myapp.checks")
+    run = sim.replay(module.two_writers, token)
+    assert run.failure is not None and run.failure.message.endswith("lost update: 1")
+
+
+@pytest.mark.parametrize(
+    ("spec", "phrases"),
+    [
+        ("myapp.nothere:f", ["no module named 'myapp.nothere'", "PYTHONPATH"]),
+        ("myapp.checks:missing", ["has no attribute 'missing'"]),
+        ("myapp.checks:not_async", ["is not an async function"]),
+        ("myapp.checks:writers_x", ["has no attribute"]),
+    ],
+)
+def test_a_bad_target_is_bad_input(user_project: Path, spec: str, phrases: list[str]) -> None:
+    assert_bad_input(racesim(user_project, "explore", spec), *phrases)
+
+
+def test_params_that_do_not_fit_the_signature_are_bad_input(user_project: Path) -> None:
+    (user_project / "checks" / "three_writers.toml").write_text(
+        '[scenario]\ntarget = "myapp.checks:writers"\n[params]\ncount = 3\n'
+    )
+    assert_bad_input(racesim(user_project, "explore"), "three_writers.toml", "[params]")
+
+
+def test_budgets_follow_flags_then_env_then_file_then_pyproject(user_project: Path) -> None:
+    checks = user_project / "checks"
+    (checks / "three_writers.toml").unlink()
+    (checks / "free.toml").write_text('[scenario]\ntarget = "myapp.checks:independent"\n')
+    (checks / "own.toml").write_text(
+        '[scenario]\ntarget = "myapp.checks:independent"\n[explore]\nmax_schedules = 11\n'
+    )
+
+    def budgets(*args: str, env: dict[str, str] | None = None) -> dict[str, int]:
+        done = subprocess.run(
+            [sys.executable, "-c", MAIN, "explore", "--json", *args],
+            check=False,
+            cwd=user_project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **(env or {})},
+        )
+        assert done.returncode in (0, 1), done.stderr  # 1: dfs promised exhaustion, not reached
+        return {
+            r["scenario"]["name"]: r["stats"]["schedules_run"]
+            for r in json.loads(done.stdout)["results"]
+        }
+
+    # clean but far from exhausted (3 tasks x 3 checkpoints): every budget is used up exactly
+    assert budgets() == {"free": 300, "own": 11}  # pyproject, then the file's own
+    assert budgets(env={"RACESIM_MAX_SCHEDULES": "7"}) == {"free": 7, "own": 7}
+    assert budgets("--max-schedules", "5", env={"RACESIM_MAX_SCHEDULES": "7"}) == {
+        "free": 5,
+        "own": 5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "phrases"),
+    [
+        ("instrument = ['my app']", ["[tool.racesim] instrument", "not a module or package name"]),
+        ("instrument = 'myapp'", ["must be a list of non-empty strings"]),
+        ("strategy = 'psychic'", ["unknown strategy 'psychic'"]),
+        ("max_schedules = 0", ["[tool.racesim] max_schedules", ">= 1"]),
+        ("time_budget = -1", ["time budget must be a number of seconds > 0"]),
+        ("colour = 'red'", ["unknown key", "valid keys are scenarios"]),
+    ],
+)
+def test_bad_tool_racesim_is_bad_input(user_project: Path, table: str, phrases: list[str]) -> None:
+    (user_project / "pyproject.toml").write_text(f"[tool.racesim]\n{table}\n")
+    assert_bad_input(racesim(user_project, "explore"), "pyproject.toml", *phrases)
+
+
+# -- bad input that used to reach exit 3 -------------------------------------------------------
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_a_scenario_file_not_in_utf8_is_bad_input(project: Path, encoding: str) -> None:
+    text = CLEAN.replace("the remediated wiring", "the remediated wiring, café")
+    (project / "scenarios" / "after_wiring.toml").write_bytes(text.encode(encoding))
+    assert_bad_input(racesim(project, "list"), "after_wiring.toml", "not UTF-8", "re-save it")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "phrases"),
+    [
+        ("RACESIM_MAX_SCHEDULES", "abc", ["RACESIM_MAX_SCHEDULES='abc' is not a whole number"]),
+        (
+            "RACESIM_MAX_STEPS",
+            "0",
+            ["RACESIM_MAX_STEPS=0", "max_steps must be a whole number >= 1"],
+        ),
+        ("RACESIM_SHRINK_RUNS", "x", ["RACESIM_SHRINK_RUNS='x' is not a whole number"]),
+        ("RACESIM_TIME", "-3", ["RACESIM_TIME=-3", "> 0"]),
+    ],
+)
+def test_bad_environment_values_are_bad_input_before_anything_runs(
+    project: Path, variable: str, value: str, phrases: list[str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN, "explore"],
+        check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, variable: value},
+    )
+    assert_bad_input(done, *phrases)
+    assert not (project / "reports").exists()
+
+
+def test_an_unwritable_junit_path_is_bad_input_before_the_first_schedule(project: Path) -> None:
+    done = racesim(project, "explore", "--junit", "scenarios/before_wiring.toml/junit.xml")
+    assert_bad_input(done, "--junit", "cannot be written")
+    assert done.stdout == ""  # nothing explored, no table lost
+    assert not (project / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "phrases"),
+    [
+        (lambda d: d["results"][0].update(matches="yes") or d, ["damaged racesim result"]),
+        (lambda d: d["results"][0].update(stats=[]) or d, ["damaged racesim result"]),
+        (
+            lambda d: (
+                [step.update(task=99) for step in d["results"][1]["failure"]["trace"]["steps"]]
+                and d
+            ),
+            ["damaged racesim result"],
+        ),
+    ],
+)
+def test_a_damaged_run_json_is_bad_input(
+    project: Path, main: Main, damage: Callable[[dict], dict], phrases: list[str]
+) -> None:
+    assert main("explore")[0] == 0
+    path = project / "reports" / "run.json"
+    data = json.loads(path.read_text())
+    assert data["results"][1]["scenario"]["name"] == "before_wiring"
+    path.write_text(json.dumps(damage(data)))
+    assert_bad_input(racesim(project, "report", "reports/run.json"), *phrases)
+
+
+def test_a_run_json_that_is_not_utf8_is_bad_input(project: Path) -> None:
+    (project / "run.json").write_bytes(b'{"schema": "racesim.run", "x": "\xff\xfe"}')
+    assert_bad_input(racesim(project, "report", "run.json"), "not UTF-8")
+
+
+def test_a_negative_time_budget_through_the_api_is_a_value_error() -> None:
+    import sim
+
+    async def scenario() -> None:
+        pass
+
+    with pytest.raises(ValueError, match="time budget must be a number of seconds > 0"):
+        sim.explore(scenario, time_budget=-1)
+    with pytest.raises(ValueError, match="max_schedules must be a whole number >= 1"):
+        sim.explore(scenario, max_schedules=0)
+
+
+def test_version_and_help_for_every_option() -> None:
+    from sim.cli._parse import _parser
+
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN, "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and re.fullmatch(r"racesim \S.*\n", done.stdout), done.stdout
+    parser = _parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            assert action.help, f"racesim {name} {action.option_strings or action.dest}"
+        if name != "list":
+            assert "examples:" in (sub.epilog or ""), name
+
+
+# -- reported races ------------------------------------------------------------------------------
+def reported_file(project: Path, message_contains: str, kind: str = "race") -> Path:
+    done = racesim(project, "explore", "scenarios/before_wiring.toml", "--json")
+    failure = json.loads(done.stdout)["results"][0]["failure"]
+    folder = project / "scenarios" / "reported"
+    folder.mkdir(exist_ok=True)
+    path = folder / "before_wiring.toml"
+    path.write_text(
+        'scenario = "../before_wiring.toml"\nstrategy = "dfs"\npreemption_bound = 1\n'
+        f'token = "{failure["token"]}"\nkind = "{kind}"\n'
+        f"message_contains = {json.dumps(message_contains)}\n"
+    )
+    return path
+
+
+def test_a_reported_file_replays_its_token_to_the_same_failure(project: Path) -> None:
+    reported_file(project, "data race")
+    done = racesim(project, "replay", "scenarios/reported/before_wiring.toml")
+    assert done.returncode == 1, done.stderr
+    assert "the failure reproduces (exit 1)" in done.stdout
+
+
+def test_a_changed_failure_is_told_apart_from_the_recorded_one(project: Path) -> None:
+    reported_file(project, "lost update", kind="assertion")
+    done = racesim(project, "replay", "scenarios/reported/before_wiring.toml")
+    assert done.returncode == 4, done.stderr
+    assert "a different failure:" in done.stdout
+    assert "records a assertion failure" in done.stdout or "records an" in done.stdout
+
+
+def test_explore_on_a_reported_file_finds_it_again(project: Path) -> None:
+    reported_file(project, "data race")
+    done = racesim(project, "explore", "scenarios/reported/before_wiring.toml", "--json")
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    assert result["scenario"]["name"] == "reported/before_wiring"
+    assert result["verdict"] == "race found (race)"
+    assert result["settings"]["preemption_bound"] == 1
+
+
+# -- selection, sharding, report sets --------------------------------------------------------------
+def test_k_selects_by_name_and_x_stops_at_the_first_wrong_verdict(
+    project: Path, main: Main
+) -> None:
+    run = explore_json(main, "-k", "random")
+    assert [r["scenario"]["name"] for r in run["results"]] == ["before_wiring_random"]
+    run = explore_json(main, "-k", "not random")
+    assert [r["scenario"]["name"] for r in run["results"]] == ["after_wiring", "before_wiring"]
+    (project / "scenarios" / "after_wiring.toml").write_text(
+        CLEAN.replace('variant = "remediated"', 'variant = "legacy"')
+    )
+    code, out, _ = main("explore", "-x", "--json")
+    assert code == 1
+    assert [r["scenario"]["name"] for r in json.loads(out)["results"]] == ["after_wiring"]
+
+
+def test_two_files_with_one_stem_get_distinct_report_directories(project: Path, main: Main) -> None:
+    other = project / "more"
+    other.mkdir()
+    (other / "before_wiring.toml").write_text(CLEAN)
+    _, out, _ = main("explore", "--json", "scenarios/before_wiring.toml", "more")
+    names = sorted(r["scenario"]["name"] for r in json.loads(out)["results"])
+    assert names == ["more/before_wiring", "scenarios/before_wiring"]
+    for name in ("more_before_wiring", "scenarios_before_wiring"):
+        assert (project / "reports" / name / "result.json").is_file()
+
+
+def test_shards_write_their_own_sets_and_merge_into_the_whole_run(
+    project: Path, main: Main
+) -> None:
+    whole = explore_json(main, "--report-dir", "whole")
+    explore_json(main, "--shard", "1/2")
+    explore_json(main, "--shard", "2/2")
+    shards = [f"reports/shard-{i}-of-2/run.json" for i in (1, 2)]
+    code, _, err = main("report", "--merge", *shards, "--out", "merged")
+    assert code == 0, err
+    merged = json.loads((project / "merged" / "run.json").read_text())
+    assert outcomes(merged) == outcomes(whole)
+    for result in merged["results"]:
+        assert (project / "merged" / result["scenario"]["name"] / "report.html").is_file()
+
+
+def test_a_sampled_strategy_that_finds_nothing_within_its_budget_cannot_tell(
+    user_project: Path,
+) -> None:
+    (user_project / "checks" / "rare.toml").write_text(
+        '[scenario]\ntarget = "myapp.checks:rare"\nexpect = "race"\n'
+    )
+    sampled = ("--strategy", "random", "--seed", "0", "--max-schedules", "1")
+    done = racesim(user_project, "explore", "checks/rare.toml", "--json", *sampled)
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    assert result["failure"] is None
+    assert result["verdict"] == "not found within 1 schedule"
+    assert result["matches"] is None
+    assert "? not found within 1 schedule" in done.stderr  # the table, on stderr with --json
+    assert "cannot tell" in done.stderr
+    # the file's own settings are calibrated to find its race: missing it there is wrong
+    (user_project / "checks" / "rare.toml").write_text(
+        '[scenario]\ntarget = "myapp.checks:rare"\nexpect = "race"\n'
+        '[explore]\nstrategy = "random"\nseed = 0\nmax_schedules = 1\n'
+    )
+    own = racesim(user_project, "explore", "checks/rare.toml", "--json")
+    assert own.returncode == 1
+    assert json.loads(own.stdout)["results"][0]["verdict"] == "no race found"
+    # dfs exhausts the same scenario and finds the race: the sampled verdict was not "clean"
+    found = racesim(
+        user_project,
+        "explore",
+        "checks/rare.toml",
+        "--strategy",
+        "dfs",
+        "--max-schedules",
+        "100",
+        "--json",
+    )
+    assert json.loads(found.stdout)["results"][0]["verdict"] == "race found (assertion)"
+
+
+def test_report_set_keeps_files_racesim_did_not_write(project: Path, main: Main) -> None:
+    (project / "reports" / "bench").mkdir(parents=True)
+    (project / "reports" / "bench" / "strategies.json").write_text("{}")
+    assert main("explore", "scenarios/after_wiring.toml")[0] == 0
+    assert main("explore", "scenarios/before_wiring.toml")[0] == 0
+    entries = {p.name for p in (project / "reports").iterdir()}
+    assert entries == {"bench", "before_wiring", "index.html", "run.json", ".racesim-report"}
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as file:
+                if marker.encode() in file.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_with_two_workers_stops_every_worker_and_leaves_a_consistent_report_set(
+    project: Path,
+) -> None:
+    import signal
+    import time
+    import uuid
+
+    assert racesim(project, "explore").returncode == 0  # a complete previous set
+    for name in ("slow_a", "slow_b", "slow_c"):
+        (project / "scenarios" / f"{name}.toml").write_text(
+            CLEAN.replace('strategy = "dfs"', 'strategy = "random"').replace(
+                "max_schedules = 500", "max_schedules = 10000000"
+            )
+        )
+    marker = f"RACESIM_TEST_{uuid.uuid4().hex}"
+    process = subprocess.Popen(
+        [sys.executable, "-c", MAIN, "explore", "--workers", "2"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, marker: "1"},
+    )
+    assert process.stderr is not None
+    finished = 0
+    while finished < 3:  # the three quick scenarios finish; the slow ones keep both workers busy
+        line = process.stderr.readline()
+        assert line, "racesim ended before it was interrupted"
+        finished += line.startswith("racesim: [")
+    time.sleep(1.0)
+    assert len(_processes_with(marker)) >= 3  # the command and its two workers
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    out, err = process.communicate(timeout=30)
+    took = time.monotonic() - started
+    assert process.returncode == 2, err
+    assert "Traceback" not in err
+    assert _processes_with(marker) == []
+    print(f"exit after SIGINT: {took:.2f} s")
+    run = json.loads((project / "reports" / "run.json").read_text())
+    assert run["interrupted"] is True
+    names = [r["scenario"]["name"] for r in run["results"]]
+    assert len(names) == 3 and not any(name.startswith("slow") for name in names)
+    entries = {p.name for p in (project / "reports").iterdir() if p.is_dir()}
+    assert entries == set(names)  # this run's set, nothing of the previous one mixed in
+    for result in run["results"]:
+        saved = json.loads(
+            (project / "reports" / result["scenario"]["name"] / "result.json").read_text()
+        )
+        assert saved["verdict"] == result["verdict"]
+    assert "replay before_wiring: racesim replay rs1." in out  # tokens of what finished
+    assert "interrupted" in err
+
+
+# -- the failure database ----------------------------------------------------------------------
+def test_the_failure_database_replays_a_stored_failure_first(project: Path, main: Main) -> None:
+    first = explore_json(main, "scenarios/before_wiring.toml")["results"][0]
+    assert first["stats"]["schedules_run"] > 1
+    database = project / ".racesim"
+    assert (database / ".gitignore").read_text().splitlines()[-1] == "*"
+    (stored,) = (database / "failures").iterdir()
+    tokens = [entry["token"] for entry in json.loads(stored.read_text())]
+    assert first["failure"]["token"] in tokens
+    again = explore_json(main, "scenarios/before_wiring.toml")["results"][0]
+    assert again["stats"]["schedules_run"] == len(tokens)  # only the stored tokens ran
+    assert again["stats"]["strategy"].startswith("failure database")
+    assert again["failure"]["token"] == first["failure"]["token"]
+    assert again["verdict"] == first["verdict"]
+    fresh = explore_json(main, "scenarios/before_wiring.toml", "--no-database")["results"][0]
+    assert fresh["stats"]["schedules_run"] == first["stats"]["schedules_run"]
+
+
+def test_a_stored_token_that_passes_now_is_deleted(project: Path, main: Main) -> None:
+    explore_json(main, "scenarios/before_wiring.toml")
+    (stored,) = (project / ".racesim" / "failures").iterdir()
+    scenario = load_scenario(project / "scenarios" / "after_wiring.toml")
+    strategy = RandomStrategy(4)
+    strategy.new_execution()
+    fn, _ = scenario.build()
+    passing = run_once(fn, strategy, seed=4)
+    assert passing.kind is None
+    target = project / ".racesim" / "failures" / f"{scenario.fingerprint}.json"
+    target.write_text(
+        json.dumps(
+            [
+                {
+                    "token": passing.schedule.encode(scenario.fingerprint),
+                    "kind": "race",
+                    "message": "m",
+                }
+            ]
+        )
+    )
+    result = explore_json(main, "scenarios/after_wiring.toml")["results"][0]
+    assert result["verdict"] == "clean"
+    assert not target.exists()
+    assert stored.exists()
+
+
+def test_last_failed_and_failed_first_use_the_last_runs_wrong_verdicts(
+    project: Path, main: Main
+) -> None:
+    wrong = project / "scenarios" / "before_wiring_random.toml"  # last in name order
+    wrong.write_text(RANDOM.replace('expect = "race"', 'expect = "clean"').split("[expect_")[0])
+    assert main("explore")[0] == 1
+    code, out, _ = main("explore", "--last-failed", "--json")
+    assert code == 1
+    assert [r["scenario"]["name"] for r in json.loads(out)["results"]] == ["before_wiring_random"]
+    code, out, err = main("explore", "--failed-first", "--json")
+    order = [line.split("] ")[1].split(":")[0] for line in err.splitlines() if "] " in line]
+    assert order == ["before_wiring_random", "after_wiring", "before_wiring"]
+    assert [r["scenario"]["name"] for r in json.loads(out)["results"]] == NAMES  # table sorted
+    wrong.write_text(RANDOM)
+    assert main("explore", "--last-failed")[0] == 0
+    code, _, err = main("explore", "--last-failed")
+    assert code == 0 and "no verdict was wrong last time; running every scenario" in err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_workload_that_runs_out_of_memory_is_bad_input_not_a_found_race(
+    user_project: Path, workers: str
+) -> None:
+    (user_project / "checks" / "hungry.toml").write_text(
+        '[scenario]\ntarget = "myapp.checks:hungry"\nexpect = "race"\n'
+    )
+    done = racesim(user_project, "explore", "--workers", workers)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # after the progress lines of the run
+    assert last.startswith("racesim: error: ") and "hungry.toml" in last
+    assert "ran out of memory (MemoryError)" in last and "make it smaller" in last
+    assert not (user_project / "reports").exists()

@@ -450,3 +450,20 @@ def test_a_test_without_any_decorator_fails_under_the_default_strategy_and_repla
     replayed = pytester.runpytest(f"--racesim-replay={token}")
     replayed.assert_outcomes(failed=1)
     replayed.stdout.fnmatch_lines(["*in the replayed schedule*", "*lost update: 1*"])
+
+
+def test_tool_racesim_in_pyproject_gives_the_defaults_and_the_marker_wins(
+    pytester: pytest.Pytester,
+) -> None:
+    _write(
+        pytester,
+        LOCKED.replace('@pytest.mark.racesim(strategy="dfs")', "@pytest.mark.racesim()"),
+        RACY.replace("test_lost_update", "test_own_budget").replace(
+            'strategy="dfs", races=False', "max_schedules=2, races=False, strategy='dfs'"
+        ),
+    )
+    pytester.makepyprojecttoml('[tool.racesim]\nstrategy = "random"\nmax_schedules = 3\n')
+    result = pytester.runpytest("-v")
+    text = result.stdout.str()
+    assert re.search(r"test_locked: 3 schedules \(random", text), text
+    assert re.search(r"test_own_budget: 2 schedules \(dfs", text), text

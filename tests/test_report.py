@@ -313,3 +313,59 @@ def test_junit_replaces_characters_xml_cannot_hold() -> None:
 )
 def test_scenario_directories_are_single_portable_names(name: str, directory: str) -> None:
     assert _report.directory_name(name) == directory
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.value = 0
+
+
+async def lost_update() -> None:
+    """Two read-yield-write increments: the second read before the first write loses one."""
+    counter = Counter()
+
+    async def bump() -> None:
+        value = counter.value
+        await trio.lowlevel.checkpoint()
+        counter.value = value + 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bump, name="first")
+        nursery.start_soon(bump, name="second")
+    assert counter.value == 2, f"lost update: {counter.value}"
+
+
+def test_an_assertion_blames_the_switch_it_needs_and_the_step_where_it_failed() -> None:
+    result = _result(lost_update, None, name="lost_update")
+    failure = result.failure
+    assert failure is not None and failure.kind == "assertion"
+    marks = failure.marks()
+    steps = failure.trace.steps
+    # Independently of racesim's marking: the lost update needs one task's read (its first step)
+    # followed by the other task's read before the first task writes.
+    first, second = (failure.trace.tasks[i].id for i in (1, 2))
+    reads = {s.seq for s in steps if s.index == 0 and s.task in (first, second)}
+    assert {seq for seq, mark in marks.items() if mark != "failed"} == reads
+    assert sorted(marks.values()) == ["failed", "preempted", "ran between"]
+    assert marks[steps[-1].seq] == "failed"
+    assert "<-- preempted" in failure.table()
+    drawing = _svg.swimlane(failure.trace, failure.highlight())
+    lit = {int(seq) for seq in re.findall(r'<g class="step lit" data-seq="(\d+)"', drawing)}
+    assert lit == set(marks)
+
+
+def test_note_labels_keep_their_seq_when_cut() -> None:
+    text = _svg.note_text("agent_started", [("run", "u1-r0"), ("user", "u1"), ("seq", 3)])
+    assert text == "agent_started seq=3 run=u1-r0 user=u1"
+    assert "seq=3" in _svg.fit(text, 20 * _svg.CHAR)
+
+
+def test_first_failure_is_numbered_from_one_and_the_reported_failure_has_its_own_number() -> None:
+    result = _result()
+    assert result.failure is not None
+    page = _html.render_html(result)
+    first = result.stats.first_failure_at
+    assert first is not None
+    assert f"schedule {first + 1:,} of {result.stats.schedules_run:,}" in page
+    later = attrs.evolve(result, failure=attrs.evolve(result.failure, found_at=first + 32))
+    assert f"schedule {first + 33:,}" in _html.render_html(later)

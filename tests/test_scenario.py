@@ -169,7 +169,7 @@ def test_bad_toml_syntax_names_the_line(tmp_path: Path) -> None:
 def test_unknown_section_lists_the_valid_ones(tmp_path: Path) -> None:
     message = str(error_of(tmp_path, GOOD + "\n[workloads]\nusers = 1\n"))
     assert "[workloads]: unknown section" in message
-    assert "[scenario], [workload], [explore], [expect_failure]" in message
+    assert "[scenario], [workload], [params], [explore], [expect_failure]" in message
 
 
 def test_missing_required_key_names_it(tmp_path: Path) -> None:
@@ -243,13 +243,35 @@ def test_reported_race_loads_with_its_scenario(tmp_path: Path) -> None:
     reported_dir.mkdir()
     path = write(
         reported_dir,
-        'scenario = "../two_users.toml"\nstrategy = "dfs"\nseed = 0\n'
+        'scenario = "../two_users.toml"\nstrategy = "dfs"\n'
         'token = "rs1.abc.def"\nkind = "assertion"\nmessage_contains = "lost"\n',
         "two_users.toml",
     )
     reported = load_reported(path)
     assert reported.scenario.name == "two_users"
-    assert (reported.strategy, reported.seed, reported.kind) == ("dfs", 0, "assertion")
+    assert (reported.strategy, reported.seed, reported.kind) == ("dfs", None, "assertion")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "seed", "problem"),
+    [
+        ("dfs", "seed = 0\n", "does not use a seed, so a seed here replays nothing"),
+        ("random", "", "missing; strategy random needs it"),
+    ],
+)
+def test_reported_race_records_only_what_its_strategy_uses(
+    tmp_path: Path, strategy: str, seed: str, problem: str
+) -> None:
+    write(tmp_path, GOOD, "two_users.toml")
+    (tmp_path / "reported").mkdir()
+    path = write(
+        tmp_path / "reported",
+        f'scenario = "../two_users.toml"\nstrategy = "{strategy}"\n{seed}'
+        'token = "rs1.abc.def"\nkind = "assertion"\nmessage_contains = "lost"\n',
+        "two_users.toml",
+    )
+    with pytest.raises(ScenarioError, match=problem):
+        load_reported(path)
 
 
 @pytest.mark.parametrize(
@@ -268,7 +290,6 @@ def test_bad_reported_file_names_key_and_fix(tmp_path: Path, text: str, key: str
     defaults = {
         "scenario": '"../two_users.toml"',
         "strategy": '"dfs"',
-        "seed": "0",
         "token": '"rs1.a.b"',
         "kind": '"assertion"',
         "message_contains": '"x"',
@@ -281,3 +302,97 @@ def test_bad_reported_file_names_key_and_fix(tmp_path: Path, text: str, key: str
     message = str(raised.value)
     assert f"{path}: {key}" in message
     assert fix in message
+
+
+# -- targets: the user's own async functions ----------------------------------------------------
+TARGET_MODULE = '''
+import trio
+
+async def writers(n: int = 2) -> None:
+    """n tasks increment one counter."""
+    box = [0]
+
+    async def bump():
+        seen = box[0]
+        await trio.lowlevel.checkpoint()
+        box[0] = seen + 1
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(bump)
+    assert box[0] == n, f"lost update: {box[0]}"
+'''
+
+
+@pytest.fixture
+def target_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A module of the user's own, importable under a name unique to this test."""
+    name = f"usercode_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(TARGET_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def test_a_target_file_passes_params_and_is_expected_clean_by_default(
+    tmp_path: Path, target_module: str
+) -> None:
+    path = write(tmp_path, f'[scenario]\ntarget = "{target_module}:writers"\n[params]\nn = 3\n')
+    scenario = load_scenario(path)
+    assert (scenario.target, scenario.expect, scenario.workload_dict) == (
+        f"{target_module}:writers",
+        "clean",
+        {"n": 3},
+    )
+    assert scenario.description == "n tasks increment one counter."
+    result = scenario.explore(strategy="dfs", max_schedules=200)
+    assert result.failures and result.failures[0].message.endswith(
+        ("lost update: 1", "lost update: 2")
+    )
+    assert scenario.replay(result.failures[0].token).failure is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ('[scenario]\ntarget = "MOD:writers"\nsystem = "agent_registry"\n', "belongs to a bundled"),
+        (
+            '[scenario]\ntarget = "MOD:writers"\n[workload]\nn = 2\n',
+            "rename [workload] to [params]",
+        ),
+        ('[scenario]\ntarget = "MOD:writers"\n[params]\ncount = 2\n', "do not fit its signature"),
+        ('[scenario]\ntarget = "MOD"\n', "is not module:function"),
+        ('[scenario]\ntarget = "MOD:nothing"\n', "has no attribute 'nothing'"),
+        ('[scenario]\ntarget = "MOD:writers"\ninstrument = ["a b"]\n', "not a module or package"),
+        (
+            '[scenario]\nsystem = "agent_registry"\n[params]\nn = 2\n',
+            "belongs to a target scenario",
+        ),
+    ],
+)
+def test_a_bad_target_file_names_the_key_and_the_fix(
+    tmp_path: Path, target_module: str, text: str, phrase: str
+) -> None:
+    path = write(tmp_path, text.replace("MOD", target_module))
+    with pytest.raises(ScenarioError, match=str(path)) as raised:
+        load_scenario(path)
+    assert phrase in str(raised.value)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_a_file_not_in_utf8_is_a_scenario_error(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "case.toml"
+    path.write_bytes(GOOD.replace("two users", "zwei Benutzer, Straße").encode(encoding))
+    with pytest.raises(ScenarioError, match="not UTF-8 text"):
+        load_scenario(path)
+
+
+def test_a_target_fingerprint_changes_with_the_code(tmp_path: Path, target_module: str) -> None:
+    path = write(tmp_path, f'[scenario]\ntarget = "{target_module}:writers"\n')
+    before = load_scenario(path).fingerprint
+    module = tmp_path / f"{target_module}.py"
+    module.write_text(module.read_text().replace("box[0] = seen + 1", "box[0] = seen + 1  # x"))
+    import importlib
+    import sys
+
+    importlib.reload(sys.modules[target_module])
+    assert load_scenario(path).fingerprint != before
