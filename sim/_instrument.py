@@ -43,6 +43,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
+import re
 import sys
 import threading
 import types
@@ -57,7 +58,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
 _CONTAINERS = (list, dict, set, bytearray, collections.deque)
-_IMMUTABLE = (str, bytes, int, float, complex, tuple, frozenset, range, type(None))
+_IMMUTABLE = (
+    str, bytes, int, float, complex, tuple, frozenset, range, type(None), re.Pattern, re.Match
+)  # fmt: skip
+#: ``object``'s slots that change their object (everything else of ``object`` only looks)
+_WRITING_SLOTS = frozenset({"__setattr__", "__delattr__", "__set__", "__delete__"})
 #: Container attributes that only look at the contents; every other one counts as a write.
 _OBSERVING = frozenset(
     {
@@ -84,8 +89,19 @@ _SEEN_DIRS = (os.path.dirname(trio.__file__) + os.sep, os.path.dirname(__file__)
 #: stdlib modules that only wrap calls or make typing objects: nothing shared
 _SEEN_FILES = frozenset({functools.__file__, contextlib.__file__, typing.__file__})
 _PYTEST_ASSERTION = os.sep + os.path.join("_pytest", "assertion") + os.sep
+#: C functions with no effect on the program's shared state (urandom reads the OS's entropy)
+_SEEN_C_FUNCTIONS = frozenset({("posix", "urandom"), ("nt", "urandom")})
+#: Python stdlib modules whose functions only compute on their arguments (or make new objects)
+_PURE_STDLIB = ("base64", "binascii", "struct", "hashlib", "string", "re", "codecs", "enum",
+                "dataclasses", "keyword", "numbers", "types", "textwrap", "encodings")  # fmt: skip
 _SEEN_MODULES = frozenset(
-    {"builtins", "math", "operator", "_operator", "_abc", "abc", "_functools"}
+    {"builtins", "math", "operator", "_operator", "_abc", "abc", "_functools", "_struct",
+     "binascii", "_codecs", "zlib", "_sre", "_hashlib", "_sha1", "_sha256", "_md5", "_json"}
+)  # fmt: skip
+
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+_STDLIB_PURE_PATHS = tuple(
+    _STDLIB + name + suffix for name in _PURE_STDLIB for suffix in (".py", os.sep)
 )
 
 #: Every code object produced by instrumentation (and its nested ones).
@@ -273,14 +289,16 @@ def _library_readers() -> dict[Any, Callable[..., Any]]:
         dataclasses.asdict,
         dataclasses.astuple,
         json.dumps,
+        json.loads,
     ]
     try:
         import attr
+        import attrs
 
-        readers += [attr.evolve, attr.asdict, attr.astuple]
+        readers += [attr.evolve, attr.asdict, attr.astuple, attrs.asdict, attrs.astuple]
     except ImportError:  # attrs is a dependency of racesim, but stay importable without it
         pass
-    return {function: _reading(function) for function in readers}
+    return {function: _reading(function) for function in dict.fromkeys(readers)}
 
 
 #: Builtins that access an attribute named at run time: recorded like ``x.name``.
@@ -317,7 +335,12 @@ def _hidden(function: Any, recorder: _trace.Recorder) -> str | None:
         return _code_hidden(function.__code__)
     if kind is types.MethodType:
         return _hidden(function.__func__, recorder)
-    if kind is types.BuiltinFunctionType:  # C functions and bound C methods
+    if kind is types.MethodWrapperType:  # a slot bound to an object: ``super().__init__``
+        owner = function.__self__
+        defining = next((k for k in type(owner).__mro__ if function.__name__ in vars(k)), object)
+        if defining in (object, *_IMMUTABLE) and function.__name__ not in _WRITING_SLOTS:
+            return None
+    if kind is types.BuiltinFunctionType or kind is types.MethodWrapperType:  # bound C code
         owner = function.__self__
         if isinstance(owner, (*_IMMUTABLE, type)):  # str.join, dict.fromkeys: nothing shared
             return None
@@ -329,7 +352,13 @@ def _hidden(function: Any, recorder: _trace.Recorder) -> str | None:
                 return None if function.__name__ in _PURE_BUILTINS else f"{function.__name__}()"
             if owner.__name__ in _SEEN_MODULES or owner.__name__.startswith("trio"):
                 return None
+            if (owner.__name__, function.__name__) in _SEEN_C_FUNCTIONS:
+                return None
         return f"{getattr(owner, '__name__', type(owner).__name__)}.{function.__name__}()"
+    if kind is types.WrapperDescriptorType or kind is types.MethodDescriptorType:
+        # an unbound C method (``object.__init__`` in a super() chain, ``bytes.join``)
+        seen = function.__objclass__ in (object, *_IMMUTABLE)
+        return None if seen and function.__name__ not in _WRITING_SLOTS else f"{function!r}"
     if isinstance(function, type):
         return _class_hidden(function)
     if kind is functools.partial:
@@ -347,6 +376,8 @@ def _class_hidden(cls: type) -> str | None:
         return None
     if hasattr(cls, "__dataclass_fields__") and "__init__" not in _own_source_methods(cls):
         return None  # a generated __init__ only stores its arguments on the new object
+    if issubclass(cls, tuple) and "__new__" not in _own_source_methods(cls):
+        return None  # a namedtuple: its generated __new__ builds an immutable value
     for method in ("__new__", "__init__"):
         function = getattr(cls, method, None)
         function = getattr(function, "__func__", function)
@@ -373,6 +404,7 @@ def _code_hidden(code: types.CodeType) -> str | None:
         verdict = _verdicts[code] = (
             code in INSTRUMENTED
             or filename.startswith(_SEEN_DIRS)
+            or filename.startswith(_STDLIB_PURE_PATHS)
             or filename in _SEEN_FILES
             or filename.startswith(("<attrs generated", "<frozen"))
             or "outcome" + os.sep in filename
