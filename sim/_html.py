@@ -180,8 +180,16 @@ def _stats(result: ScenarioResult) -> str:
         items.append(("steps in failing run", len(failure.trace.steps)))
         items.append(("tasks", len(failure.trace.tasks)))
     items.append(("scenario version", result.scenario.fingerprint or "—"))
+    if stats.total_steps:
+        items.append(
+            ("steps racesim could not see", f"{stats.unseen_steps:,} of {stats.total_steps:,}")
+        )
     cells = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in items)
-    return f'<section class="card"><h2>Run statistics</h2><dl class="stats">{cells}</dl></section>'
+    notes = "".join(f'<p class="note">{esc(note)}</p>' for note in stats.notes)
+    return (
+        f'<section class="card"><h2>Run statistics</h2><dl class="stats">{cells}</dl>'
+        f"{notes}</section>"
+    )
 
 
 def _legend() -> str:

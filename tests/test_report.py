@@ -369,3 +369,41 @@ def test_first_failure_is_numbered_from_one_and_the_reported_failure_has_its_own
     assert f"schedule {first + 1:,} of {result.stats.schedules_run:,}" in page
     later = attrs.evolve(result, failure=attrs.evolve(result.failure, found_at=first + 32))
     assert f"schedule {first + 33:,}" in _html.render_html(later)
+
+
+async def _hidden_lost_update() -> None:
+    from footprint_fixtures import hidden
+
+    box = hidden.Box()
+
+    async def bump() -> None:
+        seen = hidden.read(box)
+        await trio.sleep(0)
+        hidden.write(box, seen + 1)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bump)
+        nursery.start_soon(bump)
+
+
+def test_json_and_html_say_how_many_steps_racesim_could_not_see() -> None:
+    with pytest.warns(sim.HealthCheckWarning, match="cannot see"):
+        explored = sim.explore(_hidden_lost_update)
+    stats = _report.Stats.of(explored)
+    assert stats.unseen_steps > 0 and stats.notes
+    result = _report.ScenarioResult(
+        command="explore",
+        scenario=_report.ScenarioInfo(name="hidden", path="scenarios/hidden.toml"),
+        settings={"strategy": "dpor"},
+        verdict="clean",
+        matches=True,
+        stats=stats,
+        order=(),
+        failure=None,
+    )
+    document = json.loads(_report.dumps(_report.result_to_json(result)))
+    assert document["stats"]["unseen_steps"] == stats.unseen_steps
+    assert "cannot see (" in document["stats"]["notes"][0]
+    page = _html.render_html(result)
+    assert f"{stats.unseen_steps:,} of {stats.total_steps:,}" in page
+    assert "read() at hidden.py:" in page
