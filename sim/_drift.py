@@ -46,7 +46,7 @@ class Ending(enum.Enum):
         return {
             Ending.REPRODUCES: 1,
             Ending.PASSES_NOW: 0,
-            Ending.DIFFERENT_FAILURE: 3,
+            Ending.DIFFERENT_FAILURE: 4,  # 3 is racesim's own internal error
             Ending.CANNOT_TELL: 2,
         }[self]
 

@@ -137,11 +137,11 @@ _REPLAY_UNDER_LOCK: Edits = {
     "manager.py": [
         (
             "            if self.replay_under_lock:\n"
-            "                self._replay(slot, connection)\n"
+            "                await self._replay(slot, connection)\n"
             "                return\n"
             "        await trio.sleep(0)\n"
-            "        self._replay(slot, connection)\n",
-            "            self._replay(slot, connection)  # the fix: install and replay together\n",
+            "        await self._replay(slot, connection)\n",
+            "            await self._replay(slot, connection)  # the fix: install, replay together\n",
         ),
     ]
 }

@@ -95,7 +95,7 @@ def test_a_change_that_breaks_something_else_is_a_different_failure(tmp_path: Pa
     report = run.report
     assert report is not None and run.failure is not None
     assert report.ending is Ending.DIFFERENT_FAILURE
-    assert report.exit_code == 3
+    assert report.exit_code == 4
     assert "crashed before completing" in run.failure.message
     assert report.describe().startswith("a different failure")
 

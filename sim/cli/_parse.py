@@ -82,9 +82,10 @@ _EXIT_CODES = """exit codes:
   0  every verdict as expected (or "cannot tell": a race not found with changed settings);
      replay: the run passes now
   1  a verdict not as expected; replay: the failure reproduces
-  2  bad input (one sentence says what to fix), or interrupted by Ctrl-C (pytest's INTERRUPTED)
+  2  bad input (one sentence says what to fix), a replay that cannot tell (too much drift),
+     or interrupted by Ctrl-C (pytest's INTERRUPTED)
   3  internal error in racesim (please report it)
-  4  replay of a reported race: a different failure than the recorded one"""
+  4  replay: a different failure than the recorded one (a token or a reported race)"""
 
 
 def _version() -> str:
