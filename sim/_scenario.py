@@ -369,7 +369,7 @@ def is_target(spec: str) -> bool:
 def scenario_from_target(target: str, defaults: ExploreSettings | None = None) -> Scenario:
     """A scenario for ``module:function`` named without a file: expected clean, the project's
     default settings, the function's own fingerprint (its tokens replay with ``sim.replay``)."""
-    from ._explore import fingerprint_of
+    from ._anchor import identity_of
 
     function = _target_function(target)
     try:
@@ -390,7 +390,7 @@ def scenario_from_target(target: str, defaults: ExploreSettings | None = None) -
         properties=None,
         explore_settings=defaults or ExploreSettings(),
         expect_failure=None,
-        fingerprint=fingerprint_of(function),
+        fingerprint=identity_of(function),  # the token's scenario, as sim.replay(function) sees it
         target=target,
     )
 

@@ -88,7 +88,8 @@ def _check(field: str, value: object, source: str) -> object:
             or value <= 0
         ):
             raise SettingsError(
-                f"{source}: {field} must be a number of seconds > 0, got {value!r}; "
+                f"{source}: the {field.replace('_', ' ')} must be a number of seconds > 0, got "
+                f"{value!r}; "
                 "give a positive number"
                 + (" (or leave it unset for no time limit)" if field == "time_budget" else "")
             )

@@ -719,7 +719,7 @@ def test_module_function_is_explored_without_a_file_and_its_replay_command_works
     assert result["scenario"]["expect"] == "clean"
     assert result["failure"]["message"].endswith("lost update: 1")
     command = result["failure"]["replay_command"]
-    assert command.startswith("racesim replay myapp.checks:two_writers rs1.")
+    assert command.startswith("racesim replay myapp.checks:two_writers rs2.")
     replayed = racesim(user_project, *command.split()[1:])
     assert replayed.returncode == 1, replayed.stderr
     assert "lost update: 1" in replayed.stdout and "the failure reproduces" in replayed.stdout
@@ -1104,7 +1104,7 @@ def test_ctrl_c_with_two_workers_stops_every_worker_and_leaves_a_consistent_repo
             (project / "reports" / result["scenario"]["name"] / "result.json").read_text()
         )
         assert saved["verdict"] == result["verdict"]
-    assert "replay before_wiring: racesim replay rs1." in out  # tokens of what finished
+    assert "replay before_wiring: racesim replay rs2." in out  # tokens of what finished
     assert "interrupted" in err
 
 

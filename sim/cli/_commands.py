@@ -379,15 +379,11 @@ def _replay_token(
         raise UsageError(str(error)) from None
     except ReplayDivergence as error:
         raise UsageError(f"the token no longer fits scenario {scenario.name}: {error}") from None
-    if run.report is not None:  # an rs2 token, followed by intent through changed code
-        print(run.report.describe())
-        if run.report.exit_code in (2, 4):  # cannot tell / a different failure
-            return run.report.exit_code
     if reported is not None:
         command = f"racesim replay {shlex.quote(_relative(reported.path))}"
     else:
         command = _replay_command(scenario, token)
-    return _show_replay(
+    code = _show_replay(
         args,
         scenario,
         requires,
@@ -398,6 +394,11 @@ def _replay_token(
         f"token {token}",
         reported,
     )
+    if run.report is not None:  # an rs2 token, followed by intent through changed code
+        print(run.report.describe())
+        if run.report.exit_code in (2, 4):  # cannot tell / a different failure
+            return run.report.exit_code
+    return code
 
 
 def _replay_reported(args: argparse.Namespace, path: Path) -> int:
