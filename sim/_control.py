@@ -378,9 +378,19 @@ class Controller(trio.abc.Instrument):
 
     def idle(self) -> None:
         try:
+            self._clock_forced()
             self._check_deadlock()
         except BaseException as exc:
             self._fault(exc)
+
+    def _clock_forced(self) -> None:
+        """With ``explore_time`` the clock is about to advance with every model task blocked:
+        not a decision, but an event a strategy may order against (``clock_advanced``)."""
+        advanced = getattr(self.strategy, "clock_advanced", None)
+        if advanced is None or not self.explore_time or self.aborting or not self.alive:
+            return
+        if trio.lowlevel.current_statistics().seconds_to_next_deadline < float("inf"):
+            advanced(self.recorder)
 
     def _check_deadlock(self) -> None:
         if self.gate is None or self.aborting or not self.alive:

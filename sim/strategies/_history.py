@@ -118,7 +118,7 @@ class History:
             conflicts: set[int] = set()
             if cancelled is not None:
                 conflicts.add(cancelled)
-            if event.footprint is not None and EVERYTHING in event.footprint:
+            if event.footprint is None or EVERYTHING in event.footprint:
                 conflicts.update(p for t, p in last.items() if t != task)
                 cancelled = j
             for key, writes in (event.footprint or {}).items():

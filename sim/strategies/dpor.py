@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .._schedule import Schedule
-    from .._trace import Step, Trace
+    from .._trace import Recorder, Step, Trace
     from ._history import Footprint
     from ._protocol import Choice
 
@@ -172,6 +172,14 @@ class DporStrategy(BaseStrategy):
         else:
             self._pending = node
         return choice.candidates.index(node.event.task)
+
+    def clock_advanced(self, recorder: Recorder) -> None:
+        """Every task is blocked and the clock advances (``explore_time``): a forced event that
+        races with everything, so its reversals run the same advance while tasks are runnable."""
+        steps = recorder.steps
+        self._sync(steps)
+        node = self._enter((CLOCK,), steps[-1].task if steps else None)
+        node.event.footprint = node.tree.children[0].footprint = None
 
     def execution_finished(self, trace: Trace, schedule: Schedule) -> None:
         self._sync(trace.steps)
