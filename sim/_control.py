@@ -373,6 +373,8 @@ class Controller(trio.abc.Instrument):
             return
         self._stepping = None
         self.last_run = task_id
+        if not self._exited and task._next_send_fn is None:  # blocked, not merely yielded
+            _primitives.record_blocked(self.recorder)
         location = "exit" if self._exited else where(task)[0]
         self.recorder.end_step(location)
 

@@ -19,6 +19,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 import trio
+from trio import _channel as trio_channel
 from trio._core import _run as trio_run
 
 from . import _trace
@@ -64,52 +65,186 @@ def _wrap(
     setattr(cls, name, wrapper)
 
 
+def _wrap_nowait(
+    cls: type,
+    name: str,
+    kind: _trace.AccessKind,
+    target: Callable[[Any], Any] = _self,
+) -> None:
+    """A non-blocking attempt: ``kind`` when it succeeds; a failed one (``WouldBlock``) only
+    observed the state (a ``read``), and inside a blocking call records nothing at all."""
+    original = cls.__dict__.get(name) or getattr(cls, name, None)
+    if original is None or getattr(original, "__racesim_wrapped__", False):
+        return
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _trace.ACTIVE
+        current = recorder.current if recorder is not None else None
+        if current is None:
+            return original(self, *args, **kwargs)
+        assert recorder is not None
+        try:
+            result = original(self, *args, **kwargs)
+        except trio.WouldBlock:
+            if current.attempt is None:
+                recorder.access(target(self), "", "read")
+            raise
+        recorder.access(target(self), "", kind)
+        return result
+
+    wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
+    setattr(cls, name, wrapper)
+
+
+def _wrap_blocking(
+    cls: type,
+    name: str,
+    kind: _trace.AccessKind,
+    target: Callable[[Any], Any] = _self,
+    *,
+    record: bool = False,
+    announce: Callable[[Any], Any] | None = None,
+) -> None:
+    """An async call that may block. It opens an *attempt*: if the task is blocked when its step
+    ends, :func:`record_blocked` moves what the call recorded to the step that resumes, as one
+    ``kind`` access (the acquisition belongs to the step that runs after the handoff). With
+    ``record`` the call records ``kind`` itself (it has no inner non-blocking attempt); with
+    ``announce`` it first records a ``release`` on that object (a Condition's waiter joining)."""
+    original = cls.__dict__.get(name) or getattr(cls, name, None)
+    if original is None or getattr(original, "__racesim_wrapped__", False):
+        return
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _trace.ACTIVE
+        current = recorder.current if recorder is not None else None
+        if current is not None:
+            assert recorder is not None
+            if announce is not None:
+                recorder.access(announce(self), "", "release")
+            obj = target(self)
+            current.attempt = [len(current.accesses), recorder.key_of(obj), kind]
+            if record:
+                recorder.access(obj, "", kind)
+        return original(self, *args, **kwargs)
+
+    wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
+    setattr(cls, name, wrapper)
+
+
+def _park(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``ParkingLot.park``: inside a blocking call of a primitive the park is that call's wait
+    (what came before it, such as a Condition releasing its lock, keeps its place)."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _trace.ACTIVE
+        current = recorder.current if recorder is not None else None
+        if current is not None:
+            assert recorder is not None
+            if current.attempt is not None:
+                current.attempt[0] = len(current.accesses)
+            recorder.access(self, "", "acquire")
+        return original(self, *args, **kwargs)
+
+    wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _key_at_creation(cls: type) -> None:
+    """Name the object when it is made, not when first touched: the same object then has the same
+    key in every execution of a scenario, whichever task reaches it first (footprints from one
+    execution are compared with another's)."""
+    original = cls.__init__
+    if getattr(original, "__racesim_wrapped__", False) and "__init__" in cls.__dict__:
+        return
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        recorder = _trace.ACTIVE
+        if recorder is not None:
+            recorder.key_of(self)
+
+    wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
+    cls.__init__ = wrapper  # type: ignore[misc]
+
+
+def _condition_lock(condition: Any) -> Any:
+    return condition._lock
+
+
 def install() -> None:
     """Wrap trio's primitives (idempotent). Called by the engine before the first run."""
     global _installed
     if _installed:
         return
     _installed = True
-    _wrap(trio.Event, "set", "release")
-    _wrap(trio.Event, "wait", "acquire")
-    _wrap(trio.Event, "is_set", "acquire")
-    for lock in (trio.Lock, trio.StrictFIFOLock):
-        _wrap(lock, "acquire_nowait", "acquire")
-        _wrap(lock, "acquire", "acquire")
-        _wrap(lock, "release", "release")
-        _wrap(lock, "locked", "acquire")
-    _wrap(trio.Semaphore, "acquire_nowait", "acquire")
-    _wrap(trio.Semaphore, "acquire", "acquire")
-    _wrap(trio.Semaphore, "release", "release")
-    for name in (
-        "acquire_nowait",
-        "acquire_on_behalf_of_nowait",
-        "acquire",
-        "acquire_on_behalf_of",
+    for cls in (
+        trio.Event,
+        trio.Lock,
+        trio.StrictFIFOLock,
+        trio.Semaphore,
+        trio.CapacityLimiter,
+        trio.Condition,
+        trio.lowlevel.ParkingLot,
+        trio_channel.MemoryChannelState,
     ):
-        _wrap(trio.CapacityLimiter, name, "acquire")
-    _wrap(trio.CapacityLimiter, "release", "release")
+        _key_at_creation(cls)
+    _wrap(trio.Event, "set", "release")
+    _wrap_blocking(trio.Event, "wait", "acquire", record=True)
+    _wrap(trio.Event, "is_set", "read")
+    for lock in (trio.Lock, trio.StrictFIFOLock):
+        _wrap_nowait(lock, "acquire_nowait", "acquire")
+        _wrap_blocking(lock, "acquire", "acquire")
+        _wrap(lock, "release", "release")
+        _wrap(lock, "locked", "read")
+    _wrap_nowait(trio.Semaphore, "acquire_nowait", "acquire")
+    _wrap_blocking(trio.Semaphore, "acquire", "acquire")
+    _wrap(trio.Semaphore, "release", "release")
+    _wrap_nowait(trio.CapacityLimiter, "acquire_on_behalf_of_nowait", "acquire")
+    _wrap_blocking(trio.CapacityLimiter, "acquire_on_behalf_of", "acquire")
     _wrap(trio.CapacityLimiter, "release_on_behalf_of", "release")
-    _wrap(trio.Condition, "acquire_nowait", "acquire")
-    _wrap(trio.Condition, "acquire", "acquire")
-    for name in ("release", "notify", "notify_all", "wait"):
-        _wrap(trio.Condition, name, "release")
+    # A Condition's acquire / release are its lock's (recorded on the Lock); waiting registers
+    # on the Condition, releases the lock, and on resuming holds the lock again.
+    _wrap(trio.Condition, "notify", "release")
+    _wrap(trio.Condition, "notify_all", "release")
+    _wrap_blocking(trio.Condition, "wait", "acquire", _condition_lock, announce=_self)
     lot = trio.lowlevel.ParkingLot
-    _wrap(lot, "park", "acquire")
+    if not getattr(lot.park, "__racesim_wrapped__", False):
+        lot.park = _park(lot.park)  # type: ignore[method-assign]
     for name in ("unpark", "unpark_all", "repark", "repark_all"):
         _wrap(lot, name, "release")
     send = trio.MemorySendChannel
     receive = trio.MemoryReceiveChannel
-    for name in ("send_nowait", "send", "close", "aclose"):
-        _wrap(send, name, "release", _channel_state)
-    for name in ("receive_nowait", "receive"):
-        _wrap(receive, name, "acquire", _channel_state)
-    for name in ("close", "aclose"):
-        _wrap(receive, name, "release", _channel_state)
+    _wrap_nowait(send, "send_nowait", "release", _channel_state)
+    _wrap_blocking(send, "send", "release", _channel_state)
+    _wrap_nowait(receive, "receive_nowait", "acquire", _channel_state)
+    _wrap_blocking(receive, "receive", "acquire", _channel_state)
+    for end in (send, receive):
+        _wrap(end, "close", "release", _channel_state)
+        _wrap(end, "aclose", "release", _channel_state)
     _wrap(trio.Nursery, "start_soon", "release")
     _wrap(trio.Nursery, "start", "release")
     _wrap(trio_run.NurseryManager, "__aexit__", "acquire", _nursery_of_manager)
     _wrap(trio.CancelScope, "cancel", "release")
+
+
+def record_blocked(recorder: _trace.Recorder) -> None:
+    """The running task's step ends with the task blocked. If a blocking call of a primitive
+    blocked it, the attempt is not an event: what the call recorded moves to the task's next
+    step as the access it completes with, and this step only joins the waiters (a write of
+    ``(key, "waiters")``, which ``statistics()``-style reads observe)."""
+    current = recorder.current
+    if current is None or current.attempt is None:
+        return
+    position, key, kind = current.attempt
+    assert isinstance(position, int) and isinstance(key, str)
+    del current.accesses[position:]
+    current.seen = {(a.obj, a.attr, a.kind) for a in current.accesses}
+    recorder.access_key(_trace.Access(key, "waiters", "write"))
+    recorder.deferred[current.task] = [_trace.Access(key, "", kind)]  # type: ignore[arg-type]
 
 
 def record_child_exit(task: Any) -> None:

@@ -45,6 +45,8 @@ class Cells:
     def __init__(self) -> None:
         self.c0 = 0
         self.c1 = 0
+        self.flag = False
+        self.scopes: tuple[trio.CancelScope, ...] = ()
 
 
 @attrs.frozen
@@ -61,8 +63,6 @@ class Program:
             condition = trio.Condition()
             send, receive = trio.open_memory_channel[int](self.buffer)
             logs: list[list[object]] = [[] for _ in self.tasks]
-            flag = [False]
-            scopes: list[trio.CancelScope] = []
 
             async def task(number: int) -> None:
                 log = logs[number]
@@ -83,13 +83,13 @@ class Program:
                             setattr(cells, name, seen + 1)
                     elif op == "cond_wait":
                         async with condition:
-                            if not flag[0]:
+                            if not cells.flag:
                                 with trio.move_on_after(argument + 1) as scope:
                                     await condition.wait()
                                 log.append(("cond", scope.cancelled_caught))
                     elif op == "cond_notify":
                         async with condition:
-                            flag[0] = True
+                            cells.flag = True
                             condition.notify_all()
                     elif op == "set":
                         event.set()
@@ -106,11 +106,11 @@ class Program:
                         with trio.move_on_after(3):
                             log.append(await receive.receive())
                     elif op == "cancel":
-                        for scope in scopes:
+                        for scope in cells.scopes:
                             scope.cancel()
                     elif op == "scoped_sleep":
                         with trio.CancelScope() as scope:
-                            scopes.append(scope)
+                            cells.scopes = (*cells.scopes, scope)
                             await trio.sleep(argument + 1)
                         log.append(("scoped", scope.cancelled_caught, trio.current_time()))
                     elif op == "sleep":

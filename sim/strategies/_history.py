@@ -47,11 +47,27 @@ CLOCK = -1  #: the task id of "advance the virtual clock" in :class:`Choice.cand
 EVERYTHING = ("*", "")
 
 
+#: Objects whose ``acquire`` after another task's ``release`` is a handoff, never a race: a
+#: blocked acquire is not an event, so the acquire could not have come first.
+HANDOFF = (
+    "Lock#",
+    "StrictFIFOLock#",
+    "Semaphore#",
+    "CapacityLimiter#",
+    "Event#",
+    "MemoryChannelState#",
+)
+
+
 def footprint_of(step: Step) -> dict[tuple[str, str], bool]:
     """The footprint of a finished step (see the module docstring for child exits)."""
     touched: dict[tuple[str, str], bool] = {}
     for access in step.accesses:
-        writes = access.kind != "read" and not is_child_exit(step, access)
+        writes = (
+            access.kind != "read"
+            and not is_child_exit(step, access)
+            and not (access.kind == "acquire" and access.obj.startswith("Event#"))
+        )
         touched[access.key] = touched.get(access.key, False) or writes
         if access.kind == "release" and access.obj.startswith("CancelScope#"):
             touched[EVERYTHING] = True
@@ -81,6 +97,12 @@ class Event:
     step: Step | None = None
 
 
+def _taken(step: Step) -> list[tuple[str, str]]:
+    """The handoff objects ``step`` acquired (an Event's wait takes nothing from other waiters,
+    so it joins the release -> acquire rule but not the acquire-vs-acquire race)."""
+    return [a.key for a in step.accesses if a.kind == "acquire" and a.obj.startswith(HANDOFF)]
+
+
 class History:
     """Vector clocks and reversible races of a sequence of events (see the module docstring)."""
 
@@ -97,6 +119,8 @@ class History:
         joining: dict[int, tuple[str, int]] = {}
         exits: dict[str, list[int]] = {}
         writer: dict[tuple[str, str], int] = {}
+        released: dict[tuple[str, str], int] = {}  # handoff key -> the last step releasing it
+        acquired: dict[tuple[str, str], int] = {}  # handoff key -> the last step taking it
         readers: dict[tuple[str, str], list[int]] = {}
         alive: set[int] = {events[0].task} if events else set()
         blocked: dict[int, int] = {}  # task -> last position where it was alive but not enabled
@@ -121,8 +145,19 @@ class History:
             if event.footprint is None or EVERYTHING in event.footprint:
                 conflicts.update(p for t, p in last.items() if t != task)
                 cancelled = j
+            handoffs: set[int] = set()
+            contenders: set[int] = set()
+            takes = _taken(step) if step is not None else ()
+            for key in takes:
+                giver = released.get(key)
+                if giver is not None and giver == writer.get(key) and events[giver].task != task:
+                    handoffs.add(giver)  # release -> acquire: ordered, never a race
+                rival = acquired.get(key)
+                if rival is not None and events[rival].task != task and key[0][:6] != "Event#":
+                    contenders.add(rival)  # acquire vs acquire: the lock race
+            fixed += handoffs
             for key, writes in (event.footprint or {}).items():
-                if key in writer:
+                if key in writer and writer[key] not in handoffs:
                     conflicts.add(writer[key])
                 if writes:
                     conflicts.update(readers.get(key, ()))
@@ -147,6 +182,14 @@ class History:
                     continue
                 if not any(self.before(i, p) for p in others):
                     self.races.append((i, j))
+            for i in sorted(contenders - conflicts):
+                others = [p for p in (*fixed, *conflicts) if p != i and p not in handoffs]
+                if barrier is not None and peaks[barrier][self._slot[i]] > self._index[i]:
+                    continue
+                if not any(self.before(i, p) for p in others):
+                    self.races.append((i, j))
+            for key in takes:
+                acquired[key] = j
             if task != CLOCK:
                 last[task] = j
             if step is not None:
@@ -156,6 +199,8 @@ class History:
                 for woken in step.woke:
                     wakers.setdefault(woken, []).append(j)
                 for access in step.accesses:
+                    if access.kind == "release" and access.obj.startswith(HANDOFF):
+                        released[access.key] = j
                     if is_child_exit(step, access):
                         exits.setdefault(access.obj, []).append(j)
                     elif access.kind == "acquire" and access.obj.startswith("Nursery#"):
