@@ -156,7 +156,7 @@ def _key_at_creation(cls: type) -> None:
     """Name the object when it is made, not when first touched: the same object then has the same
     key in every execution of a scenario, whichever task reaches it first (footprints from one
     execution are compared with another's)."""
-    original = cls.__init__
+    original = getattr(cls, "__init__")  # noqa: B009  (mypy: "__init__" on an instance)
     if getattr(original, "__racesim_wrapped__", False) and "__init__" in cls.__dict__:
         return
 
