@@ -16,6 +16,7 @@ lookup. The two channel ends share their ``MemoryChannelState``, so send and rec
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -68,11 +69,12 @@ def _wrap(
 def _wrap_nowait(
     cls: type,
     name: str,
-    kind: _trace.AccessKind,
+    kind: _trace.AccessKind | Callable[[Any], _trace.AccessKind],
     target: Callable[[Any], Any] = _self,
 ) -> None:
-    """A non-blocking attempt: ``kind`` when it succeeds; a failed one (``WouldBlock``) only
-    observed the state (a ``read``), and inside a blocking call records nothing at all."""
+    """A non-blocking attempt: ``kind`` (or ``kind(self)`` taken before the call) when it
+    succeeds; a failed one only observed the state (a ``read``), and a ``WouldBlock`` inside a
+    blocking call records nothing at all (the call blocks: see :func:`record_blocked`)."""
     original = cls.__dict__.get(name) or getattr(cls, name, None)
     if original is None or getattr(original, "__racesim_wrapped__", False):
         return
@@ -84,13 +86,16 @@ def _wrap_nowait(
         if current is None:
             return original(self, *args, **kwargs)
         assert recorder is not None
+        taken = kind if isinstance(kind, str) else kind(self)
+        if current.attempt is not None and current.attempt[2] != "acquire" and taken == "acquire":
+            taken = "write"  # a blocking call under a deadline (see _wrap_blocking)
         try:
             result = original(self, *args, **kwargs)
-        except trio.WouldBlock:
-            if current.attempt is None:
+        except BaseException as exc:
+            if current.attempt is None or not isinstance(exc, trio.WouldBlock):
                 recorder.access(target(self), "", "read")
             raise
-        recorder.access(target(self), "", kind)
+        recorder.access(target(self), "", taken)
         return result
 
     wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
@@ -100,23 +105,33 @@ def _wrap_nowait(
 def _wrap_blocking(
     cls: type,
     name: str,
-    kind: _trace.AccessKind,
+    kind: _trace.AccessKind | None,
     target: Callable[[Any], Any] = _self,
     *,
     record: bool = False,
     announce: Callable[[Any], Any] | None = None,
+    offers: bool = False,
+    timed: _trace.AccessKind = "write",
 ) -> None:
-    """An async call that may block. It opens an *attempt*: if the task is blocked when its step
+    """An async call that may block, wrapped by a coroutine (the attempt starts where it is awaited,
+    not where the coroutine is made, e.g. by ``start_soon``). It opens an *attempt*: if the task is
+    blocked when its step
     ends, :func:`record_blocked` moves what the call recorded to the step that resumes, as one
-    ``kind`` access (the acquisition belongs to the step that runs after the handoff). With
+    ``kind`` access (the acquisition belongs to the step that runs after the handoff; ``None``:
+    the step that unblocked it did the whole operation, as a receiver taking a waiting send). With
     ``record`` the call records ``kind`` itself (it has no inner non-blocking attempt); with
-    ``announce`` it first records a ``release`` on that object (a Condition's waiter joining)."""
+    ``announce`` it first records a ``release`` on that object (a Condition's waiter joining);
+    with ``offers`` the blocked step itself publishes (a send parked with its value is a
+    ``release`` the receiver that takes it acquires: the same handoff as a send to a parked
+    receiver), instead of only joining the waiters. A call under a deadline can end by timing
+    out, so its acquisition is no handoff: it records ``timed`` instead of ``acquire`` and races
+    with the release before it like any write (or read)."""
     original = cls.__dict__.get(name) or getattr(cls, name, None)
     if original is None or getattr(original, "__racesim_wrapped__", False):
         return
 
     @functools.wraps(original)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         recorder = _trace.ACTIVE
         current = recorder.current if recorder is not None else None
         if current is not None:
@@ -124,10 +139,13 @@ def _wrap_blocking(
             if announce is not None:
                 recorder.access(announce(self), "", "release")
             obj = target(self)
-            current.attempt = [len(current.accesses), recorder.key_of(obj), kind]
-            if record:
-                recorder.access(obj, "", kind)
-        return original(self, *args, **kwargs)
+            takes = kind
+            if takes == "acquire" and trio.current_effective_deadline() != math.inf:
+                takes = timed
+            current.attempt = [len(current.accesses), recorder.key_of(obj), takes, offers]
+            if record and takes is not None:
+                recorder.access(obj, "", takes)
+        return await original(self, *args, **kwargs)
 
     wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
     setattr(cls, name, wrapper)
@@ -171,6 +189,17 @@ def _key_at_creation(cls: type) -> None:
     cls.__init__ = wrapper  # type: ignore[misc]
 
 
+def _semaphore_take(semaphore: Any) -> _trace.AccessKind:
+    """Taking the last unit is an ``acquire`` (it could not have come before the release that
+    made the unit free); taking one of several is a plain ``write`` that races with that release."""
+    return "acquire" if semaphore._value <= 1 else "write"
+
+
+def _limiter_take(limiter: Any) -> _trace.AccessKind:
+    free = limiter._total_tokens - len(limiter._borrowers)
+    return "acquire" if free <= 1 else "write"
+
+
 def _condition_lock(condition: Any) -> Any:
     return condition._lock
 
@@ -193,17 +222,17 @@ def install() -> None:
     ):
         _key_at_creation(cls)
     _wrap(trio.Event, "set", "release")
-    _wrap_blocking(trio.Event, "wait", "acquire", record=True)
+    _wrap_blocking(trio.Event, "wait", "acquire", record=True, timed="read")
     _wrap(trio.Event, "is_set", "read")
     for lock in (trio.Lock, trio.StrictFIFOLock):
         _wrap_nowait(lock, "acquire_nowait", "acquire")
         _wrap_blocking(lock, "acquire", "acquire")
         _wrap(lock, "release", "release")
         _wrap(lock, "locked", "read")
-    _wrap_nowait(trio.Semaphore, "acquire_nowait", "acquire")
+    _wrap_nowait(trio.Semaphore, "acquire_nowait", _semaphore_take)
     _wrap_blocking(trio.Semaphore, "acquire", "acquire")
     _wrap(trio.Semaphore, "release", "release")
-    _wrap_nowait(trio.CapacityLimiter, "acquire_on_behalf_of_nowait", "acquire")
+    _wrap_nowait(trio.CapacityLimiter, "acquire_on_behalf_of_nowait", _limiter_take)
     _wrap_blocking(trio.CapacityLimiter, "acquire_on_behalf_of", "acquire")
     _wrap(trio.CapacityLimiter, "release_on_behalf_of", "release")
     # A Condition's acquire / release are its lock's (recorded on the Lock); waiting registers
@@ -219,7 +248,7 @@ def install() -> None:
     send = trio.MemorySendChannel
     receive = trio.MemoryReceiveChannel
     _wrap_nowait(send, "send_nowait", "release", _channel_state)
-    _wrap_blocking(send, "send", "release", _channel_state)
+    _wrap_blocking(send, "send", None, _channel_state, offers=True)
     _wrap_nowait(receive, "receive_nowait", "acquire", _channel_state)
     _wrap_blocking(receive, "receive", "acquire", _channel_state)
     for end in (send, receive):
@@ -239,12 +268,16 @@ def record_blocked(recorder: _trace.Recorder) -> None:
     current = recorder.current
     if current is None or current.attempt is None:
         return
-    position, key, kind = current.attempt
+    position, key, kind, offers = current.attempt
     assert isinstance(position, int) and isinstance(key, str)
     del current.accesses[position:]
     current.seen = {(a.obj, a.attr, a.kind) for a in current.accesses}
-    recorder.access_key(_trace.Access(key, "waiters", "write"))
-    recorder.deferred[current.task] = [_trace.Access(key, "", kind)]  # type: ignore[arg-type]
+    if offers:
+        recorder.access_key(_trace.Access(key, "", "release"))
+    else:
+        recorder.access_key(_trace.Access(key, "waiters", "write"))
+    if kind is not None:
+        recorder.deferred[current.task] = [_trace.Access(key, "", kind)]  # type: ignore[arg-type]
 
 
 def record_child_exit(task: Any) -> None:

@@ -161,5 +161,7 @@ def outcomes(
         outcome = run_once(scenario, strategy, explore_time=explore_time)
         strategy.execution_finished(outcome.trace, outcome.schedule)
         runs += 1
+        if outcome.kind in ("exception", "assertion") and "cell is set" not in outcome.message:
+            raise AssertionError(f"the program itself broke: {outcome.message}")
         seen.add((finals[0] if finals else None, outcome.kind))
     return seen, runs, bool(getattr(strategy, "exhausted", False))
