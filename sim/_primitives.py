@@ -5,9 +5,16 @@ happens-before needs an edge for synchronisation that woke nobody (an Event alre
 uncontended Lock, a buffered channel). trio has no hook for either, so racesim wraps the public
 methods of these classes once per process: each wrapper records one access on the object into the
 running step — ``release`` for operations that publish (set, release, send, close, notify, spawn,
-cancel) and ``acquire`` for operations that observe (wait, acquire, receive, is_set, park) — and
-then calls trio's own method unchanged. Async methods are wrapped by a plain function that records
-and returns trio's coroutine, so no frame is added and the access lands in the step that called it.
+cancel), ``acquire`` for operations that take (wait, acquire, receive), ``read`` for ones that only
+look (is_set, locked, a failed ``*_nowait``) — and then calls trio's own method unchanged.
+
+Blocked is not an event. A blocking call (``acquire``, ``wait``, ``send``, ``receive``) is wrapped
+by a coroutine that opens an *attempt*; when the step ends with the task blocked, the controller
+calls :func:`record_blocked`, which removes what the attempt recorded and records it, as one
+acquisition, at the start of the task's next step (the one that runs after the handoff). The
+blocked step keeps what it did before the call (a Condition's wait keeps releasing its lock) and
+only joins the waiters. A send that parks offers its value: the receiver that takes it completes
+one transfer, whichever end came first.
 
 Outside a racesim run (or in a task that is not part of the model) a wrapper costs one global
 lookup. The two channel ends share their ``MemoryChannelState``, so send and receive touch one key.

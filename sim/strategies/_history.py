@@ -9,7 +9,18 @@ leaves the nursery), so a child exit counts as a read of its nursery here. Steps
 footprints commute with everything. A step that cancels a scope (or whose task failed, which
 cancels its nursery) is dependent on every step: the checkpoints that notice are not in footprints.
 The virtual clock advancing (``explore_time``) is an event of its own with footprint ``None``,
-dependent on everything.
+dependent on everything (it races like a step that cancelled a scope).
+
+Sync objects (:data:`HANDOFF`) follow the semantics optimal DPOR is proved under (Abdulla et al.
+2014; Nidhugg): a blocked acquire is not an event, the acquisition is recorded in the step that
+resumes. An ``acquire`` after another task's ``release`` of the same object is then a *handoff*:
+ordered, never a reversible race (the acquire could not have gone first). The race of a lock is
+acquire-vs-acquire: each acquire is checked against the previous acquire of the object with the
+handoff path left out, and reversing it lets the other task take the object first. Semaphores and
+limiters record taking one of several free units as a plain ``write`` (it could have gone before
+the release), and a blocking call under a deadline records no handoff (it may time out instead).
+Kept conservative: Condition waiters' registration and notify are writes of the Condition; user
+code parking on a ``ParkingLot`` directly records acquire / release on the lot, as before.
 
 The happens-before relation of an execution is the transitive closure of program order, the order
 of dependent events, and edges that are not races because they cannot be reversed: spawn (the
