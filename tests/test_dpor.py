@@ -6,6 +6,7 @@ import math
 
 import attrs
 import pytest
+import sync_programs
 import trio
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,6 @@ from sim._explore import judge
 from sim._run import run_once
 from sim.strategies import DfsStrategy, DporStrategy
 
-import sync_programs
 from models import abba, locked_update, lost_update
 
 # -- generated programs ----------------------------------------------------------------------------
