@@ -48,10 +48,10 @@ from sim.strategies import NAMES, DfsStrategy, resolve
 SIZES = {
     "disjoint_writers": (1, 2, 3, 4, 5),
     "shared_counter": (2, 3, 4, 5),
-    "lastzero": (1, 2, 3, 4),
+    "lastzero": (1, 2, 3, 4, 5),
     "indexer": (1, 2, 11, 12, 13),
     "indexer (6 cells, 2 msgs)": (2, 3),
-    "filesystem": (1, 2, 3, 13, 14, 15),
+    "filesystem": (1, 2, 3, 13, 14, 15, 16, 17, 18, 19, 20),
     "filesystem (4 blocks)": (2, 3, 4),  # N <= blocks, else a task searches forever
     "indexer (locked)": (11, 12, 13),
     "indexer (locked, 6 cells, 2 msgs)": (2, 3),
@@ -100,8 +100,9 @@ SYNC = (
     "Condition#",
     "Event#",
     "MemoryChannelState#",
-    "ParkingLot#",
 )
+#: How trio hands a primitive to a parked task; a blocked wait is not an event, so neither is this.
+PARKING = "ParkingLot#"
 
 
 def footprint(step) -> list[tuple[tuple[str, str], bool]]:
@@ -110,7 +111,7 @@ def footprint(step) -> list[tuple[tuple[str, str], bool]]:
     return [
         (access.key, access.kind != "read" and not is_child_exit(step, access))
         for access in step.accesses
-        if not access.obj.startswith(SYNC)
+        if not access.obj.startswith((*SYNC, PARKING))
     ]
 
 

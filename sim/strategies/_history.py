@@ -228,5 +228,11 @@ class History:
         return [k for k in range(i + 1, len(self.events)) if not self.before(i, k)]
 
     def is_initial(self, k: int, positions: Iterable[int]) -> bool:
-        """Nothing else among ``positions`` happens before ``k``."""
-        return not any(p != k and self.before(p, k) for p in positions)
+        """Nothing else among ``positions`` (ascending) happens before ``k``: only the positions
+        before ``k`` can, so the scan stops at ``k``."""
+        for p in positions:
+            if p == k:
+                return True
+            if self.before(p, k):
+                return False
+        return True

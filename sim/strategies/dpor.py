@@ -200,7 +200,7 @@ class DporStrategy(BaseStrategy):
         for i, j in history.races:
             node = self._nodes[i]
             sequence = [*history.not_after(i), j]
-            initial = events[next(k for k in sequence if history.is_initial(k, sequence))].task
+            initial = events[sequence[0]].task  # the first position is always an initial
             if self.preemption_bound is not None:
                 self._bounded_reversal(events, i, initial)
             if initial not in self._allowed(node):
