@@ -413,14 +413,14 @@ CONFIGS = (None, 0, 1, 2, 3)
 @pytest.mark.parametrize("chunk", range(10))
 def test_dpor_reaches_every_outcome_dfs_reaches_on_generated_sync_programs(chunk: int) -> None:
     """30 programs per chunk, 300 in all, over locks, semaphores, conditions, events, channels,
-    cancel scopes and timers; those dfs cannot exhaust in 300 runs are replaced by the next seed."""
+    cancel scopes and timers; those dfs cannot exhaust in 100 runs are replaced by the next seed."""
     checked, seed = 0, chunk * 1000
     while checked < 30:
         program = sync_programs.program(seed)
         explore_time, bound = bool(seed % 2), CONFIGS[seed // 2 % 5]
         seed += 1
         expected, _, dfs_done = sync_programs.outcomes(
-            program, DfsStrategy(preemption_bound=bound), limit=300, explore_time=explore_time
+            program, DfsStrategy(preemption_bound=bound), limit=100, explore_time=explore_time
         )
         if not dfs_done:
             continue
