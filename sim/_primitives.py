@@ -270,8 +270,9 @@ def install() -> None:
 def record_blocked(recorder: _trace.Recorder) -> None:
     """The running task's step ends with the task blocked. If a blocking call of a primitive
     blocked it, the attempt is not an event: what the call recorded moves to the task's next
-    step as the access it completes with, and this step only joins the waiters (a write of
-    ``(key, "waiters")``, which ``statistics()``-style reads observe)."""
+    step as the access it completes with, and this step only joins the waiters: an ``acquire`` of
+    ``(key, "waiters")`` (a sync kind, so never a data race; with an attribute, so no
+    happens-before edge), which ``statistics()``-style reads observe."""
     current = recorder.current
     if current is None or current.attempt is None:
         return
@@ -282,7 +283,7 @@ def record_blocked(recorder: _trace.Recorder) -> None:
     if offers:
         recorder.access_key(_trace.Access(key, "", "release"))
     else:
-        recorder.access_key(_trace.Access(key, "waiters", "write"))
+        recorder.access_key(_trace.Access(key, "waiters", "acquire"))
     if kind is not None:
         recorder.deferred[current.task] = [_trace.Access(key, "", kind)]  # type: ignore[arg-type]
 

@@ -77,7 +77,9 @@ def footprint_of(step: Step) -> dict[tuple[str, str], bool]:
         writes = (
             access.kind != "read"
             and not is_child_exit(step, access)
-            and not (access.kind == "acquire" and access.obj.startswith("Event#"))
+            and not (
+                access.kind == "acquire" and not access.attr and access.obj.startswith("Event#")
+            )
         )
         touched[access.key] = touched.get(access.key, False) or writes
         if access.kind == "release" and access.obj.startswith("CancelScope#"):
@@ -111,7 +113,11 @@ class Event:
 def _taken(step: Step) -> list[tuple[str, str]]:
     """The handoff objects ``step`` acquired (an Event's wait takes nothing from other waiters,
     so it joins the release -> acquire rule but not the acquire-vs-acquire race)."""
-    return [a.key for a in step.accesses if a.kind == "acquire" and a.obj.startswith(HANDOFF)]
+    return [
+        a.key
+        for a in step.accesses
+        if a.kind == "acquire" and not a.attr and a.obj.startswith(HANDOFF)
+    ]
 
 
 class History:
@@ -210,7 +216,11 @@ class History:
                 for woken in step.woke:
                     wakers.setdefault(woken, []).append(j)
                 for access in step.accesses:
-                    if access.kind == "release" and access.obj.startswith(HANDOFF):
+                    if (
+                        access.kind == "release"
+                        and not access.attr
+                        and access.obj.startswith(HANDOFF)
+                    ):
                         released[access.key] = j
                     if is_child_exit(step, access):
                         exits.setdefault(access.obj, []).append(j)
