@@ -120,6 +120,14 @@ def _taken(step: Step) -> list[tuple[str, str]]:
     ]
 
 
+def _conflict_beyond(a: Footprint, b: Footprint, keys: Sequence[tuple[str, str]]) -> bool:
+    """``a`` and ``b`` also conflict on a key outside ``keys``: a step that read shared state and
+    then took a lock can have done the read before the release, so that pair stays a race."""
+    if a is None or b is None:
+        return True
+    return any(key not in keys and key in b and (writes or b[key]) for key, writes in a.items())
+
+
 class History:
     """Vector clocks and reversible races of a sequence of events (see the module docstring)."""
 
@@ -167,7 +175,12 @@ class History:
             takes = _taken(step) if step is not None else ()
             for key in takes:
                 giver = released.get(key)
-                if giver is not None and giver == writer.get(key) and events[giver].task != task:
+                if (
+                    giver is not None
+                    and giver == writer.get(key)
+                    and events[giver].task != task
+                    and not _conflict_beyond(events[giver].footprint, event.footprint, takes)
+                ):
                     handoffs.add(giver)  # release -> acquire: ordered, never a race
                 rival = acquired.get(key)
                 if rival is not None and events[rival].task != task and key[0][:6] != "Event#":
@@ -199,8 +212,9 @@ class History:
                     continue
                 if not any(self.before(i, p) for p in others):
                     self.races.append((i, j))
+            givers = {released[key] for key in takes if key in released}
             for i in sorted(contenders - conflicts):
-                others = [p for p in (*fixed, *conflicts) if p != i and p not in handoffs]
+                others = [p for p in (*fixed, *conflicts) if p != i and p not in givers]
                 if barrier is not None and peaks[barrier][self._slot[i]] > self._index[i]:
                     continue
                 if not any(self.before(i, p) for p in others):
