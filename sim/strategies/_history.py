@@ -14,9 +14,12 @@ dependent on everything (it races like a step that cancelled a scope).
 Sync objects (:data:`HANDOFF`) follow the semantics optimal DPOR is proved under (Abdulla et al.
 2014; Nidhugg): a blocked acquire is not an event, the acquisition is recorded in the step that
 resumes. An ``acquire`` after another task's ``release`` of the same object is then a *handoff*:
-ordered, never a reversible race (the acquire could not have gone first). The race of a lock is
-acquire-vs-acquire: each acquire is checked against the previous acquire of the object with the
-handoff path left out, and reversing it lets the other task take the object first. Semaphores and
+ordered, never a reversible race (the acquire could not have gone first) — unless the two steps
+also conflict elsewhere (the acquiring step read what the releasing one wrote before it reached
+the lock: that part could have gone first, and reversing it is the execution where the acquire
+blocks). The race of a lock is acquire-vs-acquire: each acquire is checked against the previous
+acquire of the object with the path through the release left out, and reversing it lets the
+other task take the object first. Semaphores and
 limiters record taking one of several free units as a plain ``write`` (it could have gone before
 the release), and a blocking call under a deadline records no handoff (it may time out instead).
 Kept conservative: Condition waiters' registration and notify are writes of the Condition; user
