@@ -48,11 +48,13 @@ from sim.strategies import NAMES, DfsStrategy, resolve
 SIZES = {
     "disjoint_writers": (1, 2, 3, 4, 5),
     "shared_counter": (2, 3, 4, 5),
-    "lastzero": (1, 2, 3, 4),
+    "lastzero": (1, 2, 3, 4, 5),
     "indexer": (1, 2, 11, 12, 13),
     "indexer (6 cells, 2 msgs)": (2, 3),
-    "filesystem": (1, 2, 3, 13, 14, 15),
+    "filesystem": (1, 2, 3, 13, 14, 15, 16, 17, 18, 19, 20),
     "filesystem (4 blocks)": (2, 3, 4),  # N <= blocks, else a task searches forever
+    "indexer (locked)": (11, 12, 13),
+    "indexer (locked, 6 cells, 2 msgs)": (2, 3),
 }
 #: Largest N whose dfs space the brute force enumerates (beyond it: closed form only).
 BRUTE_FORCE_MAX = {
@@ -63,6 +65,8 @@ BRUTE_FORCE_MAX = {
     "indexer (6 cells, 2 msgs)": 3,
     "filesystem": 3,
     "filesystem (4 blocks)": 3,
+    "indexer (locked)": 2,
+    "indexer (locked, 6 cells, 2 msgs)": 3,
 }
 QUICK_SIZES = {
     "disjoint_writers": (2,),
@@ -70,6 +74,7 @@ QUICK_SIZES = {
     "lastzero": (1,),
     "indexer (6 cells, 2 msgs)": (2,),
     "filesystem": (1,),
+    "indexer (locked, 6 cells, 2 msgs)": (2,),
 }
 
 
@@ -86,16 +91,65 @@ def closed_form(family: str, n: int) -> int | None:
     return None
 
 
+#: trio sync objects: their operations are events of their own (see :func:`sync_orders`).
+SYNC = (
+    "Lock#",
+    "StrictFIFOLock#",
+    "Semaphore#",
+    "CapacityLimiter#",
+    "Condition#",
+    "Event#",
+    "MemoryChannelState#",
+)
+#: How trio hands a primitive to a parked task; a blocked wait is not an event, so neither is this.
+PARKING = "ParkingLot#"
+
+
 def footprint(step) -> list[tuple[tuple[str, str], bool]]:
-    """``(key, changes)`` per access: reads and child exits observe, everything else changes."""
+    """``(key, changes)`` per data access: reads and child exits observe, everything else changes.
+    Operations on sync objects are left to :func:`sync_orders`."""
     return [
         (access.key, access.kind != "read" and not is_child_exit(step, access))
         for access in step.accesses
+        if not access.obj.startswith((*SYNC, PARKING))
     ]
 
 
+def sync_orders(trace) -> frozenset[object]:
+    """The order of every pair of conflicting operations on a sync object, by different tasks.
+
+    An operation is named by its task, object, direction (a release gives, anything else takes
+    or looks) and how many such operations the task did before, not by the step it fell in: a
+    blocked acquire has done nothing yet (trio's acquisition is recorded where the task resumes).
+    A ``release`` followed by another task's take is one handoff whichever came first in time, so
+    only operations that both take or both give, or a look and a give, are ordered pairs.
+    """
+    done: dict[tuple[str, str, str], int] = {}
+    ops = []
+    for step in trace.steps:
+        for access in step.accesses:
+            if access.attr or not access.obj.startswith(SYNC):
+                continue
+            way = {"release": "give", "read": "look"}.get(access.kind, "take")
+            if way == "take" and access.obj.startswith("Event#"):
+                way = "look"  # waiting on an Event takes nothing from other waiters
+            mark = (step.task, access.obj, way)
+            done[mark] = done.get(mark, 0) + 1
+            ops.append((*mark, done[mark]))
+    pairs = []
+    for j, later in enumerate(ops):
+        for earlier in ops[:j]:
+            if earlier[0] == later[0] or earlier[1] != later[1]:
+                continue
+            ways = {earlier[2], later[2]}
+            if ways in ({"take"}, {"give"}, {"look", "give"}, {"look", "take"}):
+                pairs.append((earlier, later))
+    return frozenset(pairs)
+
+
 def signature(trace) -> tuple[object, ...]:
-    """Steps plus the order of every conflicting pair of steps of different tasks."""
+    """Steps plus the order of every conflicting pair of steps of different tasks, and the
+    order of conflicting sync operations."""
     steps = trace.steps
     footprints = [footprint(step) for step in steps]
     pairs = []
@@ -113,7 +167,7 @@ def signature(trace) -> tuple[object, ...]:
             ):
                 pairs.append(((earlier.task, earlier.index), (later.task, later.index)))
     events = tuple(sorted((step.task, step.index) for step in steps))
-    return (events, frozenset(pairs))
+    return (events, frozenset(pairs), sync_orders(trace))
 
 
 def enumerate_with(strategy, scenario, budget: int, time_budget: float) -> dict[str, object]:
@@ -143,6 +197,13 @@ def enumerate_with(strategy, scenario, budget: int, time_budget: float) -> dict[
         "cpu_s": watch.cpu,
         "wall_s": watch.wall,
     }
+
+
+def rate(executions: object, cpu_s: object) -> str:
+    """Executions per CPU second."""
+    if not executions or not cpu_s:
+        return "—"
+    return f"{float(executions) / float(cpu_s):,.0f}"  # type: ignore[arg-type]
 
 
 def count(value: int, exact: bool) -> str:
@@ -190,8 +251,10 @@ def measure(family: str, n: int, dfs_budget: int, dpor_budget: int, seconds: flo
 
 def show(rows: list[dict[str, object]], has_dpor: bool) -> None:
     columns = ["family", "N", "dfs", "traces (brute force)", "closed form"]
+    columns += ["dfs exec/s"]
     if has_dpor:
         columns += ["dpor", "dpor distinct", "sleep-blocked", "dpor covers dfs", "dpor/traces"]
+        columns += ["dpor exec/s"]
     out = []
     for r in rows:
         closed = r["traces_closed_form"]
@@ -201,6 +264,7 @@ def show(rows: list[dict[str, object]], has_dpor: bool) -> None:
             count(r["dfs_executions"], bool(r["dfs_exhausted"])) if r["dfs_executions"] else "—",
             count(r["traces"], bool(r["traces_exact"])) if r["dfs_executions"] else "—",
             "—" if closed is None else f"{closed:,}",
+            rate(r["dfs_executions"], r["dfs_cpu_s"]),
         ]
         if has_dpor:
             covers = r["dpor_covers_dfs"]
@@ -212,6 +276,7 @@ def show(rows: list[dict[str, object]], has_dpor: bool) -> None:
                 "—" if r["dpor_sleep_blocked"] is None else f"{r['dpor_sleep_blocked']:,}",
                 "—" if covers is None else ("NO" if not covers else "yes*" if partial else "yes"),
                 "—" if ratio is None else f"{ratio:.2f}",
+                rate(r["dpor_executions"], r["dpor_cpu_s"]),
             ]
         out.append(line)
     _common.table(

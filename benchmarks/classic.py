@@ -152,6 +152,33 @@ def indexer(n: int, size: int = INDEXER_SIZE, messages: int = INDEXER_MESSAGES) 
     return _named(scenario, f"indexer-{n}-{size}x{messages}")
 
 
+def indexer_locked(n: int, size: int = INDEXER_SIZE, messages: int = INDEXER_MESSAGES) -> Scenario:
+    """The indexer with a ``trio.Lock`` per slot instead of an atomic compare-and-swap step: the
+    same traces (two orders per colliding pair), now as orders of lock acquisitions."""
+
+    async def scenario() -> None:
+        table = [Cell() for _ in range(size)]
+        locks = [trio.Lock() for _ in range(size)]
+
+        def thread(tid: int) -> Callable[[], Awaitable[None]]:
+            async def insert() -> None:
+                for m in range(1, messages + 1):
+                    w = m * 11 + tid
+                    h = (w * 7) % size
+                    while True:
+                        async with locks[h]:
+                            if table[h].value == 0:
+                                table[h].value = w
+                                break
+                        h = (h + 1) % size
+
+            return insert
+
+        await _run_all(*(thread(tid) for tid in range(n)))
+
+    return _named(scenario, f"indexer-locked-{n}-{size}x{messages}")
+
+
 def indexer_traces(n: int) -> int:
     """Mazurkiewicz traces of ``indexer(n)`` on data (two orders per colliding message pair)."""
     return 2 ** (3 * max(0, n - 11))
@@ -200,6 +227,8 @@ FAMILIES: dict[str, Callable[[int], Scenario]] = {
     # Shrunk so that cells collide at sizes the brute force can still enumerate.
     "indexer (6 cells, 2 msgs)": lambda n: indexer(n, size=6, messages=2),
     "filesystem (4 blocks)": lambda n: filesystem(n, blocks=4),
+    "indexer (locked)": indexer_locked,
+    "indexer (locked, 6 cells, 2 msgs)": lambda n: indexer_locked(n, size=6, messages=2),
 }
 
 

@@ -69,10 +69,14 @@ def task_site(task: Any) -> Site:
 
 def current_sites(candidates: Iterable[int]) -> dict[int, Site]:
     """Sites of the runnable model tasks ``candidates`` (ids), read while the controlled run is
-    deciding (from a strategy's ``choose``). The clock pseudo-candidate (-1) has no site."""
+    deciding (from a strategy's ``choose``). The clock pseudo-candidate (-1) and link
+    deliveries have no site."""
     gate: Any = trio_run.GLOBAL_RUN_CONTEXT.runner.runq  # sim._control's Gate, during a run
     tasks = gate._controller.tasks  # the run's model tasks by id
-    return {task: (task_site(tasks[task]) if task >= 0 else UNKNOWN) for task in candidates}
+    return {
+        task: task_site(tasks[task]) if task >= 0 and hasattr(tasks[task], "coro") else UNKNOWN
+        for task in candidates
+    }  # a delivery or break of an in-memory link (sim._streams) is a pseudo-task: no site
 
 
 # -- the code a run ran ---------------------------------------------------------------------------

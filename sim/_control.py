@@ -501,6 +501,8 @@ class Controller(trio.abc.Instrument):
         self.last_run = task_id
         if not self._exited:
             self.recorder.suspended(task_id, _instrument.suspended_hidden(task.coro))
+            if task._next_send_fn is None:  # blocked, not merely yielded
+                _primitives.record_blocked(self.recorder)
         location = "exit" if self._exited else where(task)[0]
         self.recorder.end_step(location)
         if not self._exited and task._abort_func is not None:
@@ -511,6 +513,7 @@ class Controller(trio.abc.Instrument):
     def idle(self) -> None:
         try:
             if not self._wait_external():
+                self._clock_forced()
                 self._check_deadlock()
         except BaseException as exc:
             self._fault(exc)
@@ -575,6 +578,15 @@ class Controller(trio.abc.Instrument):
         self.abort()  # trio tries each abort function once, and forgets it
         for task, abort in stuck:
             _unstick(task, abort)
+
+    def _clock_forced(self) -> None:
+        """With ``explore_time`` the clock is about to advance with every model task blocked:
+        not a decision, but an event a strategy may order against (``clock_advanced``)."""
+        advanced = getattr(self.strategy, "clock_advanced", None)
+        if advanced is None or not self.explore_time or self.aborting or not self.alive:
+            return
+        if trio.lowlevel.current_statistics().seconds_to_next_deadline < float("inf"):
+            advanced(self.recorder)
 
     def _check_deadlock(self) -> None:
         if self.gate is None or self.aborting or not self.alive:

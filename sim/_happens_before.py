@@ -122,7 +122,7 @@ def _incoming(trace: Trace) -> list[list[tuple[int, str]]]:
         if joined is not None:  # the nursery block ended: every child exit since happens before
             edges.extend((e, "object") for e in exits.get(joined[0], ()) if e > joined[1])
         for access in step.accesses:
-            if access.kind in _SYNC and not is_child_exit(step, access):
+            if access.kind in _SYNC and not access.attr and not is_child_exit(step, access):
                 source = last_release.get(access.obj)
                 if source is not None:
                     edges.append((source, "object"))

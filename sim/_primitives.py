@@ -5,9 +5,16 @@ happens-before needs an edge for synchronisation that woke nobody (an Event alre
 uncontended Lock, a buffered channel). trio has no hook for either, so racesim wraps the public
 methods of these classes once per process: each wrapper records one access on the object into the
 running step — ``release`` for operations that publish (set, release, send, close, notify, spawn,
-cancel) and ``acquire`` for operations that observe (wait, acquire, receive, is_set, park) — and
-then calls trio's own method unchanged. Async methods are wrapped by a plain function that records
-and returns trio's coroutine, so no frame is added and the access lands in the step that called it.
+cancel), ``acquire`` for operations that take (wait, acquire, receive), ``read`` for ones that only
+look (is_set, locked, a failed ``*_nowait``) — and then calls trio's own method unchanged.
+
+Blocked is not an event. A blocking call (``acquire``, ``wait``, ``send``, ``receive``) is wrapped
+by a coroutine that opens an *attempt*; when the step ends with the task blocked, the controller
+calls :func:`record_blocked`, which removes what the attempt recorded and records it, as one
+acquisition, at the start of the task's next step (the one that runs after the handoff). The
+blocked step keeps what it did before the call (a Condition's wait keeps releasing its lock) and
+only joins the waiters. A send that parks offers its value: the receiver that takes it completes
+one transfer, whichever end came first.
 
 Outside a racesim run (or in a task that is not part of the model) a wrapper costs one global
 lookup. The two channel ends share their ``MemoryChannelState``, so send and receive touch one key.
@@ -30,9 +37,11 @@ it (which changes ``is_relative``, ``relative_deadline`` and ``cancelled_caught`
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 import trio
+from trio import _channel as trio_channel
 from trio._core import _run as trio_run
 
 from . import _streams, _trace
@@ -78,48 +87,194 @@ def _wrap(
     setattr(cls, name, wrapper)
 
 
+def _wrap_nowait(
+    cls: type,
+    name: str,
+    kind: _trace.AccessKind | Callable[[Any], _trace.AccessKind],
+    target: Callable[[Any], Any] = _self,
+) -> None:
+    """A non-blocking attempt: ``kind`` (or ``kind(self)`` taken before the call) when it
+    succeeds; a failed one only observed the state (a ``read``), and a ``WouldBlock`` inside a
+    blocking call records nothing at all (the call blocks: see :func:`record_blocked`)."""
+    original = cls.__dict__.get(name) or getattr(cls, name, None)
+    if original is None or getattr(original, "__racesim_wrapped__", False):
+        return
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _trace.ACTIVE
+        current = recorder.current if recorder is not None else None
+        if current is None:
+            return original(self, *args, **kwargs)
+        assert recorder is not None
+        taken = kind if isinstance(kind, str) else kind(self)
+        if current.attempt is not None and current.attempt[2] != "acquire" and taken == "acquire":
+            taken = "write"  # a blocking call under a deadline (see _wrap_blocking)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            if current.attempt is None or not isinstance(exc, trio.WouldBlock):
+                recorder.access(target(self), "", "read")
+            raise
+        recorder.access(target(self), "", taken)
+        return result
+
+    wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
+    setattr(cls, name, wrapper)
+
+
+def _wrap_blocking(
+    cls: type,
+    name: str,
+    kind: _trace.AccessKind | None,
+    target: Callable[[Any], Any] = _self,
+    *,
+    record: bool = False,
+    announce: Callable[[Any], Any] | None = None,
+    offers: bool = False,
+    timed: _trace.AccessKind = "write",
+) -> None:
+    """An async call that may block, wrapped by a coroutine (the attempt starts where it is awaited,
+    not where the coroutine is made, e.g. by ``start_soon``). It opens an *attempt*: if the task is
+    blocked when its step
+    ends, :func:`record_blocked` moves what the call recorded to the step that resumes, as one
+    ``kind`` access (the acquisition belongs to the step that runs after the handoff; ``None``:
+    the step that unblocked it did the whole operation, as a receiver taking a waiting send). With
+    ``record`` the call records ``kind`` itself (it has no inner non-blocking attempt); with
+    ``announce`` it first records a ``release`` on that object (a Condition's waiter joining);
+    with ``offers`` the blocked step itself publishes (a send parked with its value is a
+    ``release`` the receiver that takes it acquires: the same handoff as a send to a parked
+    receiver), instead of only joining the waiters. A call under a deadline can end by timing
+    out, so its acquisition is no handoff: it records ``timed`` instead of ``acquire`` and races
+    with the release before it like any write (or read)."""
+    original = cls.__dict__.get(name) or getattr(cls, name, None)
+    if original is None or getattr(original, "__racesim_wrapped__", False):
+        return
+
+    @functools.wraps(original)
+    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _trace.ACTIVE
+        current = recorder.current if recorder is not None else None
+        if current is not None:
+            assert recorder is not None
+            if announce is not None:
+                recorder.access(announce(self), "", "release")
+            obj = target(self)
+            takes = kind
+            if takes == "acquire" and trio.current_effective_deadline() != math.inf:
+                takes = timed
+            current.attempt = [len(current.accesses), recorder.key_of(obj), takes, offers]
+            if record and takes is not None:
+                recorder.access(obj, "", takes)
+        return await original(self, *args, **kwargs)
+
+    wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
+    setattr(cls, name, wrapper)
+
+
+def _park(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``ParkingLot.park``: inside a blocking call of a primitive the park is that call's wait
+    (what came before it, such as a Condition releasing its lock, keeps its place)."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _trace.ACTIVE
+        current = recorder.current if recorder is not None else None
+        if current is not None:
+            assert recorder is not None
+            if current.attempt is not None:
+                current.attempt[0] = len(current.accesses)
+            recorder.access(self, "", "acquire")
+        return original(self, *args, **kwargs)
+
+    wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _key_at_creation(cls: type) -> None:
+    """Name the object when it is made, not when first touched: the same object then has the same
+    key in every execution of a scenario, whichever task reaches it first (footprints from one
+    execution are compared with another's)."""
+    original = getattr(cls, "__init__")  # noqa: B009  (mypy: "__init__" on an instance)
+    if getattr(original, "__racesim_wrapped__", False) and "__init__" in cls.__dict__:
+        return
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        recorder = _trace.ACTIVE
+        if recorder is not None:
+            recorder.key_of(self)
+
+    wrapper.__racesim_wrapped__ = True  # type: ignore[attr-defined]
+    cls.__init__ = wrapper  # type: ignore[misc]
+
+
+def _semaphore_take(semaphore: Any) -> _trace.AccessKind:
+    """Taking the last unit is an ``acquire`` (it could not have come before the release that
+    made the unit free); taking one of several is a plain ``write`` that races with that release."""
+    return "acquire" if semaphore._value <= 1 else "write"
+
+
+def _limiter_take(limiter: Any) -> _trace.AccessKind:
+    free = limiter._total_tokens - len(limiter._borrowers)
+    return "acquire" if free <= 1 else "write"
+
+
+def _condition_lock(condition: Any) -> Any:
+    return condition._lock
+
+
 def install() -> None:
     """Wrap trio's primitives (idempotent). Called by the engine before the first run."""
     global _installed
     if _installed:
         return
     _installed = True
-    _wrap(trio.Event, "set", "release")
-    _wrap(trio.Event, "wait", "acquire")
-    _wrap(trio.Event, "is_set", "acquire")
-    for lock in (trio.Lock, trio.StrictFIFOLock):
-        _wrap(lock, "acquire_nowait", "acquire")
-        _wrap(lock, "acquire", "acquire")
-        _wrap(lock, "release", "release")
-        _wrap(lock, "locked", "acquire")
-    _wrap(trio.Semaphore, "acquire_nowait", "acquire")
-    _wrap(trio.Semaphore, "acquire", "acquire")
-    _wrap(trio.Semaphore, "release", "release")
-    for name in (
-        "acquire_nowait",
-        "acquire_on_behalf_of_nowait",
-        "acquire",
-        "acquire_on_behalf_of",
+    for cls in (
+        trio.Event,
+        trio.Lock,
+        trio.StrictFIFOLock,
+        trio.Semaphore,
+        trio.CapacityLimiter,
+        trio.Condition,
+        trio.lowlevel.ParkingLot,
+        trio_channel.MemoryChannelState,
     ):
-        _wrap(trio.CapacityLimiter, name, "acquire")
-    _wrap(trio.CapacityLimiter, "release", "release")
+        _key_at_creation(cls)
+    _wrap(trio.Event, "set", "release")
+    _wrap_blocking(trio.Event, "wait", "acquire", record=True, timed="read")
+    _wrap(trio.Event, "is_set", "read")
+    for lock in (trio.Lock, trio.StrictFIFOLock):
+        _wrap_nowait(lock, "acquire_nowait", "acquire")
+        _wrap_blocking(lock, "acquire", "acquire")
+        _wrap(lock, "release", "release")
+        _wrap(lock, "locked", "read")
+    _wrap_nowait(trio.Semaphore, "acquire_nowait", _semaphore_take)
+    _wrap_blocking(trio.Semaphore, "acquire", "acquire")
+    _wrap(trio.Semaphore, "release", "release")
+    _wrap_nowait(trio.CapacityLimiter, "acquire_on_behalf_of_nowait", _limiter_take)
+    _wrap_blocking(trio.CapacityLimiter, "acquire_on_behalf_of", "acquire")
     _wrap(trio.CapacityLimiter, "release_on_behalf_of", "release")
-    _wrap(trio.Condition, "acquire_nowait", "acquire")
-    _wrap(trio.Condition, "acquire", "acquire")
-    for name in ("release", "notify", "notify_all", "wait"):
-        _wrap(trio.Condition, name, "release")
+    # A Condition's acquire / release are its lock's (recorded on the Lock); waiting registers
+    # on the Condition, releases the lock, and on resuming holds the lock again.
+    _wrap(trio.Condition, "notify", "release")
+    _wrap(trio.Condition, "notify_all", "release")
+    _wrap_blocking(trio.Condition, "wait", "acquire", _condition_lock, announce=_self)
     lot = trio.lowlevel.ParkingLot
-    _wrap(lot, "park", "acquire")
+    if not getattr(lot.park, "__racesim_wrapped__", False):
+        lot.park = _park(lot.park)  # type: ignore[method-assign]
     for name in ("unpark", "unpark_all", "repark", "repark_all"):
         _wrap(lot, name, "release")
     send = trio.MemorySendChannel
     receive = trio.MemoryReceiveChannel
-    for name in ("send_nowait", "send", "close", "aclose"):
-        _wrap(send, name, "release", _channel_state)
-    for name in ("receive_nowait", "receive"):
-        _wrap(receive, name, "acquire", _channel_state)
-    for name in ("close", "aclose"):
-        _wrap(receive, name, "release", _channel_state)
+    _wrap_nowait(send, "send_nowait", "release", _channel_state)
+    _wrap_blocking(send, "send", None, _channel_state, offers=True)
+    _wrap_nowait(receive, "receive_nowait", "acquire", _channel_state)
+    _wrap_blocking(receive, "receive", "acquire", _channel_state)
+    for end in (send, receive):
+        _wrap(end, "close", "release", _channel_state)
+        _wrap(end, "aclose", "release", _channel_state)
     _wrap(trio.Nursery, "start_soon", "release")
     _wrap(trio.Nursery, "start", "release")
     _wrap(trio_run.NurseryManager, "__aexit__", "acquire", _nursery_of_manager)
@@ -150,6 +305,8 @@ def _record(
         if recorder is not None and recorder.current is not None:
             for target in chosen:
                 recorder.access(target(self), "", kind)
+                if name == "statistics":  # counts the parked tasks: blocked attempts' key
+                    recorder.access(target(self), "waiters", kind)
         return original(self, *args, **kwargs)
 
     setattr(cls, name, wrapper)
@@ -251,6 +408,27 @@ def _install_observers() -> None:
     _cancelled_caught_slot(scope)
     _record(scope, "__enter__", "write")
     _record(scope, "_close", "write")  # NurseryManager calls _close, not __exit__
+
+
+def record_blocked(recorder: _trace.Recorder) -> None:
+    """The running task's step ends with the task blocked. If a blocking call of a primitive
+    blocked it, the attempt is not an event: what the call recorded moves to the task's next
+    step as the access it completes with, and this step only joins the waiters: an ``acquire`` of
+    ``(key, "waiters")`` (a sync kind, so never a data race; with an attribute, so no
+    happens-before edge), which ``statistics()``-style reads observe."""
+    current = recorder.current
+    if current is None or current.attempt is None:
+        return
+    position, key, kind, offers = current.attempt
+    assert isinstance(position, int) and isinstance(key, str)
+    del current.accesses[position:]
+    current.seen = {(a.obj, a.attr, a.kind, a.auto) for a in current.accesses}
+    if offers:
+        recorder.access_key(_trace.Access(key, "", "release"))
+    else:
+        recorder.access_key(_trace.Access(key, "waiters", "acquire"))
+    if kind is not None:
+        recorder.deferred[current.task] = [_trace.Access(key, "", kind)]  # type: ignore[arg-type]
 
 
 def record_child_exit(task: Any) -> None:

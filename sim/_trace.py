@@ -163,6 +163,9 @@ class _OpenStep:
     spawned: list[int] = attrs.Factory(list)
     notes: list[Note] = attrs.Factory(list)
     unseen: bool = False
+    #: A blocking call in progress: [position in accesses, key, kind it completes with]
+    #: (``_primitives`` moves what follows it to the task's next step if the task blocks).
+    attempt: list[object] | None = None
 
 
 @attrs.define(eq=False)
@@ -183,6 +186,8 @@ class Recorder:
     hidden_tasks: set[int] = attrs.Factory(set)
     #: what hid the unseen steps (first few distinct causes), for the result's one sentence
     hidden: dict[str, int] = attrs.Factory(dict)
+    #: task -> accesses its next step starts with (a blocking call it completes on resuming)
+    deferred: dict[int, list[Access]] = attrs.Factory(dict)
 
     # -- objects -----------------------------------------------------------------------------
     def key_of(self, obj: object) -> str:
@@ -227,6 +232,16 @@ class Recorder:
 
     def begin_step(self, task: int) -> None:
         self.current = _OpenStep(task, self.step_counts[task], unseen=task in self.hidden_tasks)
+        for access in self.deferred.pop(task, ()):
+            self.access_key(access)
+
+    def access_key(self, access: Access) -> None:
+        """Record ``access`` (already keyed) in the open step."""
+        current = self.current
+        mark = (access.obj, access.attr, access.kind, access.auto)
+        if current is not None and mark not in current.seen:
+            current.seen.add(mark)
+            current.accesses.append(access)
 
     def end_step(self, location: str) -> Step:
         current = self.current

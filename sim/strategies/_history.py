@@ -10,7 +10,21 @@ footprints commute with everything. A step that ran code racesim does not see (`
 dependent on every step that touched anything (the ``UNSEEN`` key). A step that cancels a scope (or whose task failed, which
 cancels its nursery) is dependent on every step: the checkpoints that notice are not in footprints.
 The virtual clock advancing (``explore_time``) is an event of its own with footprint ``None``,
-dependent on everything.
+dependent on everything (it races like a step that cancelled a scope).
+
+Sync objects (:data:`HANDOFF`) follow the semantics optimal DPOR is proved under (Abdulla et al.
+2014; Nidhugg): a blocked acquire is not an event, the acquisition is recorded in the step that
+resumes. An ``acquire`` after another task's ``release`` of the same object is then a *handoff*:
+ordered, never a reversible race (the acquire could not have gone first) — unless the two steps
+also conflict elsewhere (the acquiring step read what the releasing one wrote before it reached
+the lock: that part could have gone first, and reversing it is the execution where the acquire
+blocks). The race of a lock is acquire-vs-acquire: each acquire is checked against the previous
+acquire of the object with the path through the release left out, and reversing it lets the
+other task take the object first. Semaphores and
+limiters record taking one of several free units as a plain ``write`` (it could have gone before
+the release), and a blocking call under a deadline records no handoff (it may time out instead).
+Kept conservative: Condition waiters' registration and notify are writes of the Condition; user
+code parking on a ``ParkingLot`` directly records acquire / release on the lot, as before.
 
 The happens-before relation of an execution is the transitive closure of program order, the order
 of dependent events, and edges that are not races because they cannot be reversed: spawn (the
@@ -52,13 +66,30 @@ EVERYTHING = ("*", "")
 #: touched anything, so an unseen step is dependent on each of those and on every other unseen step.
 UNSEEN = ("?", "")
 
+#: Objects whose ``acquire`` after another task's ``release`` is a handoff, never a race: a
+#: blocked acquire is not an event, so the acquire could not have come first.
+HANDOFF = (
+    "Lock#",
+    "StrictFIFOLock#",
+    "Semaphore#",
+    "CapacityLimiter#",
+    "Event#",
+    "MemoryChannelState#",
+)
+
 
 def footprint_of(step: Step) -> dict[tuple[str, str], bool]:
     """The footprint of a finished step (see the module docstring for child exits and unseen
     steps)."""
     touched: dict[tuple[str, str], bool] = {}
     for access in step.accesses:
-        writes = access.kind != "read" and not is_child_exit(step, access)
+        writes = (
+            access.kind != "read"
+            and not is_child_exit(step, access)
+            and not (
+                access.kind == "acquire" and not access.attr and access.obj.startswith("Event#")
+            )
+        )
         touched[access.key] = touched.get(access.key, False) or writes
         if access.kind == "release" and access.obj.startswith("CancelScope#"):
             touched[EVERYTHING] = True
@@ -92,6 +123,24 @@ class Event:
     step: Step | None = None
 
 
+def _taken(step: Step) -> list[tuple[str, str]]:
+    """The handoff objects ``step`` acquired (an Event's wait takes nothing from other waiters,
+    so it joins the release -> acquire rule but not the acquire-vs-acquire race)."""
+    return [
+        a.key
+        for a in step.accesses
+        if a.kind == "acquire" and not a.attr and a.obj.startswith(HANDOFF)
+    ]
+
+
+def _conflict_beyond(a: Footprint, b: Footprint, keys: Sequence[tuple[str, str]]) -> bool:
+    """``a`` and ``b`` also conflict on a key outside ``keys``: a step that read shared state and
+    then took a lock can have done the read before the release, so that pair stays a race."""
+    if a is None or b is None:
+        return True
+    return any(key not in keys and key in b and (writes or b[key]) for key, writes in a.items())
+
+
 class History:
     """Vector clocks and reversible races of a sequence of events (see the module docstring)."""
 
@@ -108,6 +157,8 @@ class History:
         joining: dict[int, tuple[str, int]] = {}
         exits: dict[str, list[int]] = {}
         writer: dict[tuple[str, str], int] = {}
+        released: dict[tuple[str, str], int] = {}  # handoff key -> the last step releasing it
+        acquired: dict[tuple[str, str], int] = {}  # handoff key -> the last step taking it
         readers: dict[tuple[str, str], list[int]] = {}
         alive: set[int] = {events[0].task} if events else set()
         blocked: dict[int, int] = {}  # task -> last position where it was alive but not enabled
@@ -129,11 +180,27 @@ class History:
             conflicts: set[int] = set()
             if cancelled is not None:
                 conflicts.add(cancelled)
-            if event.footprint is not None and EVERYTHING in event.footprint:
+            if event.footprint is None or EVERYTHING in event.footprint:
                 conflicts.update(p for t, p in last.items() if t != task)
                 cancelled = j
+            handoffs: set[int] = set()
+            contenders: set[int] = set()
+            takes = _taken(step) if step is not None else ()
+            for key in takes:
+                giver = released.get(key)
+                if (
+                    giver is not None
+                    and giver == writer.get(key)
+                    and events[giver].task != task
+                    and not _conflict_beyond(events[giver].footprint, event.footprint, takes)
+                ):
+                    handoffs.add(giver)  # release -> acquire: ordered, never a race
+                rival = acquired.get(key)
+                if rival is not None and events[rival].task != task and key[0][:6] != "Event#":
+                    contenders.add(rival)  # acquire vs acquire: the lock race
+            fixed += handoffs
             for key, writes in (event.footprint or {}).items():
-                if key in writer:
+                if key in writer and writer[key] not in handoffs:
                     conflicts.add(writer[key])
                 if writes:
                     conflicts.update(readers.get(key, ()))
@@ -158,6 +225,15 @@ class History:
                     continue
                 if not any(self.before(i, p) for p in others):
                     self.races.append((i, j))
+            givers = {released[key] for key in takes if key in released}
+            for i in sorted(contenders - conflicts):
+                others = [p for p in (*fixed, *conflicts) if p != i and p not in givers]
+                if barrier is not None and peaks[barrier][self._slot[i]] > self._index[i]:
+                    continue
+                if not any(self.before(i, p) for p in others):
+                    self.races.append((i, j))
+            for key in takes:
+                acquired[key] = j
             if task != CLOCK:
                 last[task] = j
             if step is not None:
@@ -167,6 +243,12 @@ class History:
                 for woken in step.woke:
                     wakers.setdefault(woken, []).append(j)
                 for access in step.accesses:
+                    if (
+                        access.kind == "release"
+                        and not access.attr
+                        and access.obj.startswith(HANDOFF)
+                    ):
+                        released[access.key] = j
                     if is_child_exit(step, access):
                         exits.setdefault(access.obj, []).append(j)
                     elif access.kind == "acquire" and access.obj.startswith("Nursery#"):
@@ -183,5 +265,11 @@ class History:
         return [k for k in range(i + 1, len(self.events)) if not self.before(i, k)]
 
     def is_initial(self, k: int, positions: Iterable[int]) -> bool:
-        """Nothing else among ``positions`` happens before ``k``."""
-        return not any(p != k and self.before(p, k) for p in positions)
+        """Nothing else among ``positions`` (ascending) happens before ``k``: only the positions
+        before ``k`` can, so the scan stops at ``k``."""
+        for p in positions:
+            if p == k:
+                return True
+            if self.before(p, k):
+                return False
+        return True

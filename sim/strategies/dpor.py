@@ -15,14 +15,19 @@ and then decides what to write), some executions may be redundant, never missing
 Adaptations to this engine: a step's footprint is known only after it ran, so sleep entries and
 tree branches carry the footprint their step had (the same step after commuting steps touches the
 same keys); ``choose`` sees only decisions, so forced steps become positions whose enabled set is
-the one task; a blocked task is not enabled, and its blocking acquire sits in the step before it
-blocked, so reversing that acquire with the waker's release explores "the wait found it set".
+the one task. A blocked acquire or wait is a *disabled* transition, not an event (Abdulla et al.;
+Nidhugg): :mod:`.._primitives` moves the acquisition into the step that resumes after the handoff,
+so release -> acquire is an ordering, never a race, and lock races are acquire-vs-acquire
+(:mod:`._history`). Keys of sync objects are fixed when the object is made, so a footprint means
+the same object in every execution.
 
 ``preemption_bound=k`` keeps executions with at most ``k`` preemptions. Reductions can need more
 preemptions than the schedule they stand for, so, after Coons, Musuvathi and McKinley (*Bounded
 partial-order reduction*, OOPSLA 2013), each race also adds a branch where the losing task was
-switched to, and sleep sets are not inherited. With ``explore_time`` every decision where the clock
-may advance tries every alternative, as timing is not in footprints.
+switched to, and sleep sets are not inherited. With ``explore_time`` the clock advance is an event
+dependent on every step (footprint ``None``), also when every task is blocked and it is forced
+(``clock_advanced``): its races move it before the steps it overtook, and a decision where the
+clock may advance tries every alternative, as a step that cancels a pending timer disables it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .._schedule import Schedule
-    from .._trace import Step, Trace
+    from .._trace import Recorder, Step, Trace
     from ._history import Footprint
     from ._protocol import Choice
 
@@ -173,6 +178,14 @@ class DporStrategy(BaseStrategy):
             self._pending = node
         return choice.candidates.index(node.event.task)
 
+    def clock_advanced(self, recorder: Recorder) -> None:
+        """Every task is blocked and the clock advances (``explore_time``): a forced event that
+        races with everything, so its reversals run the same advance while tasks are runnable."""
+        steps = recorder.steps
+        self._sync(steps)
+        node = self._enter((CLOCK,), steps[-1].task if steps else None)
+        node.event.footprint = node.tree.children[0].footprint = None
+
     def execution_finished(self, trace: Trace, schedule: Schedule) -> None:
         self._sync(trace.steps)
         if self._pending is not None:  # the run stopped before the chosen step ran (step budget)
@@ -187,7 +200,7 @@ class DporStrategy(BaseStrategy):
         for i, j in history.races:
             node = self._nodes[i]
             sequence = [*history.not_after(i), j]
-            initial = events[next(k for k in sequence if history.is_initial(k, sequence))].task
+            initial = events[sequence[0]].task  # the first position is always an initial
             if self.preemption_bound is not None:
                 self._bounded_reversal(events, i, initial)
             if initial not in self._allowed(node):

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from sim._run import run_once
 from sim.strategies import DfsStrategy, DporStrategy
@@ -110,3 +111,165 @@ def test_disjoint_writers_take_exactly_one_execution(n: int) -> None:
 def test_a_shared_counter_takes_one_execution_per_trace(n: int) -> None:
     assert dpor_executions(counter(n, atomic=True)) == (math.factorial(n), 0)
     assert dpor_executions(counter(n)) == (math.factorial(n) ** 2, 0)
+
+
+# -- contention: a blocked acquire is not an event -------------------------------------------------
+
+SYNC = ("Lock#", "StrictFIFOLock#", "Semaphore#", "CapacityLimiter#", "Condition#", "Event#")
+SYNC += ("MemoryChannelState#",)
+
+
+def sync_traces(scenario) -> int:
+    """Distinct orders of the conflicting operations on sync objects over every ``dfs`` execution.
+
+    An operation is one acquire / release recorded on a sync object (a task blocked in an acquire
+    has done nothing yet: trio records its acquisition where it resumes); it is named by its task,
+    object, direction (give or take) and how many such operations the task did before, so the name
+    does not depend on which step it fell in. Two operations conflict unless both are Event waits.
+    """
+    strategy = DfsStrategy()
+    classes = set()
+    while strategy.new_execution():
+        outcome = run_once(scenario, strategy)
+        strategy.execution_finished(outcome.trace, outcome.schedule)
+        trace = outcome.trace
+        done: dict[tuple[str, str, str], int] = {}
+        ops = []
+        for step in trace.steps:
+            name = trace.task_name(step.task)
+            for access in step.accesses:
+                if access.attr or not access.obj.startswith(SYNC):
+                    continue
+                mark = (name, access.obj, "give" if access.kind == "release" else "take")
+                done[mark] = done.get(mark, 0) + 1
+                ops.append((*mark, done[mark]))
+        waits = {op for op in ops if op[1].startswith("Event#") and op[2] == "take"}
+        classes.add(
+            frozenset(
+                (ops[i], ops[j])
+                for j in range(len(ops))
+                for i in range(j)
+                if ops[i][0] != ops[j][0]
+                and ops[i][1] == ops[j][1]
+                and not (ops[i] in waits and ops[j] in waits)
+            )
+        )
+    assert strategy.exhausted
+    return len(classes)
+
+
+def sections(tasks: int, pairs: int = 1, primitive=trio.Lock):
+    """``pairs`` locks, each taken by ``tasks`` tasks for one section with a checkpoint inside."""
+
+    async def scenario() -> None:
+        locks = [primitive() for _ in range(pairs)]
+
+        async def section(lock) -> None:
+            async with lock:
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as nursery:
+            for lock in locks:
+                for _ in range(tasks):
+                    nursery.start_soon(section, lock)
+
+    return scenario
+
+
+async def event_wait_set() -> None:
+    event = trio.Event()
+
+    async def setter() -> None:
+        await trio.sleep(0)
+        event.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(event.wait)
+        nursery.start_soon(setter)
+
+
+async def semaphore_three() -> None:
+    semaphore = trio.Semaphore(2)
+
+    async def section() -> None:
+        async with semaphore:
+            await trio.sleep(0)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(section)
+
+
+async def condition_wait_notify() -> None:
+    condition, ready = trio.Condition(), [False]
+
+    async def waiter() -> None:
+        async with condition:
+            while not ready[0]:
+                await condition.wait()
+
+    async def notifier() -> None:
+        async with condition:
+            ready[0] = True
+            condition.notify_all()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        nursery.start_soon(notifier)
+
+
+def channel_two_senders(received: list[tuple[int, ...]]):
+    async def scenario() -> None:
+        send, receive = trio.open_memory_channel[int](0)
+        values: list[int] = []
+
+        async def receiver() -> None:
+            for _ in range(2):
+                values.append(await receive.receive())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send.send, 1)
+            nursery.start_soon(send.send, 2)
+            nursery.start_soon(receiver)
+        received.append(tuple(values))
+
+    return scenario
+
+
+CONTENDED = {
+    "lock-2": (sections(2), 2),
+    "lock-3": (sections(3), 6),
+    "strict-fifo-lock-2": (sections(2, primitive=trio.StrictFIFOLock), 2),
+    "capacity-limiter-1-3": (sections(3, primitive=lambda: trio.CapacityLimiter(1)), 6),
+    "event-wait-set": (event_wait_set, 1),
+    "semaphore-2-three-tasks": (semaphore_three, None),
+    "condition-wait-notify": (condition_wait_notify, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTENDED))
+def test_contended_programs_take_one_execution_per_order_of_their_sync_operations(
+    name: str,
+) -> None:
+    scenario, closed_form = CONTENDED[name]
+    traces = sync_traces(scenario)
+    if closed_form is not None:
+        assert traces == closed_form
+    assert dpor_executions(scenario) == (traces, 0)
+
+
+@pytest.mark.parametrize("pairs", [1, 2, 3])
+def test_disjoint_colliding_lock_pairs_take_two_to_the_k_executions(pairs: int) -> None:
+    assert dpor_executions(sections(2, pairs)) == (2**pairs, 0)
+
+
+def test_a_channel_with_two_senders_takes_one_execution_per_delivery_order() -> None:
+    """A rendezvous is one transfer, whichever end arrives first: the traces are the orders in
+    which the receiver gets the two values, counted here from every ``dfs`` execution."""
+    received: list[tuple[int, ...]] = []
+    strategy = DfsStrategy()
+    while strategy.new_execution():
+        outcome = run_once(channel_two_senders(received), strategy)
+        strategy.execution_finished(outcome.trace, outcome.schedule)
+    assert set(received) == {(1, 2), (2, 1)}
+    assert dpor_executions(channel_two_senders([])) == (2, 0)
