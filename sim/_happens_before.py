@@ -626,13 +626,25 @@ _SCAN_PER_LANE = 4
 _DATA = frozenset({"read", "write"})
 
 
+#: trio's sync objects: their reads and writes are synchronisation (a unit of a Semaphore taken,
+#: a waiter counted), ordered by the exploration, never a data race
+_SYNC_OBJECTS = (
+    "Lock#", "StrictFIFOLock#", "Semaphore#", "CapacityLimiter#", "Condition#", "Event#",
+    "ParkingLot#", "MemoryChannelState#", "CancelScope#", "Nursery#",
+)  # fmt: skip
+
+
 def _checked_accesses(step: Step, *, data_only: bool) -> list[Access]:
     """The accesses of ``step`` the race and conflict checks look at. This is the one place where
     steps and accesses are filtered: ``data_only`` keeps the reads and writes of declared state
     (``@sim.tracked``); accesses automatic footprints recorded order the exploration, and the
     scenario's own assertions judge what it reaches, so they are not reported as races."""
     if data_only:
-        return [a for a in step.accesses if a.kind in _DATA and not a.auto]
+        return [
+            a
+            for a in step.accesses
+            if a.kind in _DATA and not a.auto and not a.obj.startswith(_SYNC_OBJECTS)
+        ]
     return list(step.accesses)
 
 

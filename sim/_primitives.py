@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -108,8 +110,10 @@ def _wrap_nowait(
             return original(self, *args, **kwargs)
         assert recorder is not None
         taken = kind if isinstance(kind, str) else kind(self)
-        if current.attempt is not None and current.attempt[2] != "acquire" and taken == "acquire":
-            taken = "write"  # a blocking call under a deadline (see _wrap_blocking)
+        if taken == "acquire" and (current.attempt is None or current.attempt[2] != "acquire"):
+            # called by the program (it could have run first and failed with WouldBlock), or a
+            # blocking call under a deadline (see _wrap_blocking): a take, never a handoff
+            taken = "write"
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
@@ -303,6 +307,8 @@ def _record(
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         recorder = _trace.ACTIVE
         if recorder is not None and recorder.current is not None:
+            if kind == "read" and _by_trio():
+                return original(self, *args, **kwargs)
             for target in chosen:
                 recorder.access(target(self), "", kind)
                 if name == "statistics":  # counts the parked tasks: blocked attempts' key
@@ -310,6 +316,15 @@ def _record(
         return original(self, *args, **kwargs)
 
     setattr(cls, name, wrapper)
+
+
+_TRIO_DIR = os.path.dirname(trio.__file__) + os.sep
+
+
+def _by_trio(depth: int = 2) -> bool:
+    """The observer was called by trio's own code (``if self._lot:`` inside ``release``), not by
+    the program: the operation that called it is recorded as what it is."""
+    return sys._getframe(depth).f_code.co_filename.startswith(_TRIO_DIR)
 
 
 def _record_property(
@@ -326,7 +341,7 @@ def _record_property(
 
     def get(self: Any) -> Any:
         recorder = _trace.ACTIVE
-        if recorder is not None and recorder.current is not None:
+        if recorder is not None and recorder.current is not None and not _by_trio():
             for target in read:
                 recorder.access(target(self), "", "read")
         return getter(self, cls)
@@ -364,7 +379,7 @@ def _cancelled_caught_slot(scope: type) -> None:
 
     def get(self: Any) -> bool:
         recorder = _trace.ACTIVE
-        if recorder is not None and recorder.current is not None:
+        if recorder is not None and recorder.current is not None and not _by_trio():
             recorder.access(self, "", "read")
         return bool(slot.__get__(self, scope))
 

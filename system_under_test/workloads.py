@@ -279,8 +279,12 @@ def build(
 
     scenario.__qualname__ = scenario.__name__ = f"agent_registry_{variant}"
     order = required_order(params) if "happens_before" in chosen else Order()
-    if transport != "model":  # frames are made by wsproto (and trio-websocket on loopback)
-        scenario.__racesim_instrument__ = ("wsproto", "h11", "trio_websocket")  # type: ignore[attr-defined]
+    # automatic footprints for the system, and for wsproto (trio-websocket on loopback) when
+    # frames carry the events
+    instrument = ("system_under_test",)
+    if transport != "model":
+        instrument += ("wsproto", "h11", "trio_websocket")
+    scenario.__racesim_instrument__ = instrument  # type: ignore[attr-defined]
     return scenario, order
 
 

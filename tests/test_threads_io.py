@@ -220,7 +220,7 @@ def test_a_thread_that_never_returns_is_reported_within_the_limit(
 
 def test_the_external_wait_limit_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RACESIM_EXTERNAL_WAIT", "0")
-    with pytest.raises(ValueError, match="external_wait must be a positive number"):
+    with pytest.raises(ValueError, match="external wait must be a number of seconds > 0"):
         sim._settings.from_env()
     monkeypatch.setenv("RACESIM_EXTERNAL_WAIT", "soon")
     with pytest.raises(ValueError, match="RACESIM_EXTERNAL_WAIT='soon' is not a valid float"):

@@ -133,6 +133,20 @@ def _taken(step: Step) -> list[tuple[str, str]]:
     ]
 
 
+def _claimed(step: Step) -> list[tuple[str, str]]:
+    """The handoff objects ``step`` took a unit of: an acquire, or a write that takes without a
+    handoff (a timed acquire, a Semaphore unit among several free) — a later acquire of the same
+    object races with either."""
+    return [
+        a.key
+        for a in step.accesses
+        if a.kind in ("acquire", "write")
+        and not a.attr
+        and a.obj.startswith(HANDOFF)
+        and not a.obj.startswith("Event#")
+    ]
+
+
 def _conflict_beyond(a: Footprint, b: Footprint, keys: Sequence[tuple[str, str]]) -> bool:
     """``a`` and ``b`` also conflict on a key outside ``keys``: a step that read shared state and
     then took a lock can have done the read before the release, so that pair stays a race."""
@@ -232,8 +246,8 @@ class History:
                     continue
                 if not any(self.before(i, p) for p in others):
                     self.races.append((i, j))
-            for key in takes:
-                acquired[key] = j
+            for key in _claimed(step) if step is not None else ():
+                acquired[key] = j  # later acquires contend with this one (the lock race)
             if task != CLOCK:
                 last[task] = j
             if step is not None:
