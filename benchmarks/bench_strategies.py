@@ -71,9 +71,12 @@ def classic_cases(quick: bool) -> list[Case]:
     return cases
 
 
-def scenario_cases() -> list[Case]:
+def scenario_cases(quick: bool = False) -> list[Case]:
+    """Every bundled scenario file (the smoke run: those over the model transport only)."""
     cases: list[Case] = []
     for scenario in discover([ROOT / "scenarios"]):
+        if quick and scenario.transport != "model":
+            continue
         fn, order = scenario.build()
         expected = scenario.expect_failure
         wanted = None
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.budget or (150 if args.quick else 2000)
     seeds = args.seeds or (2 if args.quick else 5)
     info = machine()
-    cases = classic_cases(args.quick) + scenario_cases()
+    cases = classic_cases(args.quick) + scenario_cases(args.quick)
     results: list[dict[str, Any]] = []
     rows = []
     for case in cases:
