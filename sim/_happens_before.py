@@ -122,7 +122,10 @@ def _incoming(trace: Trace) -> list[list[tuple[int, str]]]:
         if joined is not None:  # the nursery block ended: every child exit since happens before
             edges.extend((e, "object") for e in exits.get(joined[0], ()) if e > joined[1])
         for access in step.accesses:
-            if access.kind in _SYNC and not access.attr and not is_child_exit(step, access):
+            synchronises = access.kind in _SYNC or (  # a take without a handoff (a *_nowait)
+                access.kind == "write" and access.obj.startswith(_SYNC_OBJECTS)
+            )
+            if synchronises and not access.attr and not is_child_exit(step, access):
                 source = last_release.get(access.obj)
                 if source is not None:
                     edges.append((source, "object"))

@@ -223,7 +223,7 @@ def test_the_external_wait_limit_is_validated(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ValueError, match="external wait must be a number of seconds > 0"):
         sim._settings.from_env()
     monkeypatch.setenv("RACESIM_EXTERNAL_WAIT", "soon")
-    with pytest.raises(ValueError, match="RACESIM_EXTERNAL_WAIT='soon' is not a valid float"):
+    with pytest.raises(ValueError, match="RACESIM_EXTERNAL_WAIT='soon' is not a number of seconds"):
         sim._settings.from_env()
 
 
