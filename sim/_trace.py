@@ -237,11 +237,7 @@ class Recorder:
 
     def access_key(self, access: Access) -> None:
         """Record ``access`` (already keyed) in the open step."""
-        current = self.current
-        mark = (access.obj, access.attr, access.kind, access.auto)
-        if current is not None and mark not in current.seen:
-            current.seen.add(mark)
-            current.accesses.append(access)
+        self.access_named(access.obj, access.attr, access.kind, access.auto)
 
     def end_step(self, location: str) -> Step:
         current = self.current
